@@ -1,0 +1,63 @@
+"""Backend selection: ``"c"``, ``"jax"`` and ``"numba"`` map to PyTensor's CVM, JAX and Numba modes.
+
+Everything that must be set before PyTensor or JAX is first imported lives here: the BLAS that the
+C backend links (pip's PyTensor finds none by itself), the compile-lock timeout, and one thread per
+job for XLA (Snakemake runs several jobs side by side and sets OMP/OPENBLAS threads the same way).
+"""
+
+import ctypes.util
+import os
+
+BACKENDS = {"c": "CVM", "jax": "JAX", "numba": "NUMBA"}
+COMPILE_LOCK_TIMEOUT_S = 1200  # PyTensor's default of 120 s is too short when 4 jobs compile at once
+
+
+def _add_flag(flags, key, value):
+    return flags if f"{key}=" in flags else ",".join(f for f in (flags, f"{key}={value}") if f)
+
+
+def configure_environment(environ=os.environ):
+    """Set PYTENSOR_FLAGS / XLA_FLAGS defaults that a user has not set already."""
+    flags = environ.get("PYTENSOR_FLAGS", "")
+    if ctypes.util.find_library("openblas"):
+        flags = _add_flag(flags, "blas__ldflags", "-lopenblas")
+    flags = _add_flag(flags, "compile__timeout", COMPILE_LOCK_TIMEOUT_S)
+    environ["PYTENSOR_FLAGS"] = flags
+    threads = environ.get("OMP_NUM_THREADS")
+    xla = environ.get("XLA_FLAGS", "")
+    if threads == "1" and "multi_thread_eigen" not in xla:
+        environ["XLA_FLAGS"] = (xla + " --xla_cpu_multi_thread_eigen=false").strip()
+
+
+def import_pytensor():
+    """Configure the environment, then import PyTensor: returns (pytensor, pytensor.tensor)."""
+    configure_environment()
+    import pytensor
+    import pytensor.tensor as pt
+
+    return pytensor, pt
+
+
+def check(backend):
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    return backend
+
+
+def mode(backend):
+    """The PyTensor mode for a backend name (pass it explicitly to every pytensor.function)."""
+    return BACKENDS[check(backend)]
+
+
+def describe():
+    """Versions and settings that decide the numbers and the speed, for logs and reports."""
+    pytensor, _ = import_pytensor()
+    info = {"pytensor": pytensor.__version__, "blas__ldflags": pytensor.config.blas__ldflags,
+            "compiledir": str(pytensor.config.compiledir), "floatX": pytensor.config.floatX}
+    try:
+        import jax
+
+        info.update(jax=jax.__version__, jax_devices=", ".join(str(d) for d in jax.devices()))
+    except ImportError:
+        info["jax"] = "not installed"
+    return info

@@ -1,0 +1,131 @@
+"""Atomic writes and checked reads of the study's files.
+
+Every writer goes through ``atomic``: the content lands in a temporary file in the same folder,
+is flushed to disk, then renamed over the target, so a killed job never leaves a half-written
+file under a finished name. Every reader raises ``BadFileError`` naming the file when it is
+missing, truncated, corrupted or lacks what it should hold.
+"""
+
+import contextlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+class BadFileError(ValueError):
+    """An input file that is missing, unreadable or does not hold what it should."""
+
+    def __init__(self, path, problem):
+        super().__init__(f"{path}: {problem}. Delete it and rerun the workflow to regenerate it.")
+        self.path = Path(path)
+
+
+@contextlib.contextmanager
+def atomic(path, mode="w"):
+    """Open a temporary sibling of ``path`` for writing; rename it over ``path`` on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_npz(path, **arrays):
+    with atomic(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def save_csv(path, frame):
+    with atomic(path) as f:
+        frame.to_csv(f, index=False)
+
+
+def save_text(path, text):
+    with atomic(path) as f:
+        f.write(text)
+
+
+def save_json(path, obj):
+    save_text(path, json.dumps(obj, indent=2, sort_keys=True, default=float) + "\n")
+
+
+def save_figure(path, fig, **kwargs):
+    fmt = Path(path).suffix.lstrip(".") or "png"
+    with atomic(path, "wb") as f:
+        fig.savefig(f, format=fmt, **kwargs)
+
+
+def load_npz(path, required=()):
+    """A dict of the arrays in an .npz file, checked for the ``required`` names and finite shape."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadFileError(path, "file not found")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        raise BadFileError(path, f"not a readable .npz archive ({type(exc).__name__}: {exc})") from None
+    missing = [k for k in required if k not in arrays]
+    if missing:
+        raise BadFileError(path, f"lacks the arrays {', '.join(missing)} (has {', '.join(arrays) or 'none'})")
+    return arrays
+
+
+def load_series(path):
+    """The data series (L, 1) float64 written by the ``data`` rule."""
+    series = load_npz(path, ["series"])["series"]
+    if series.ndim != 2 or series.shape[1] != 1 or series.dtype != np.float64 or len(series) < 3:
+        raise BadFileError(path, f"'series' should be a float64 array of shape (L, 1), got {series.dtype} {series.shape}")
+    if not np.all(np.isfinite(series)):
+        raise BadFileError(path, "'series' holds NaN or inf values")
+    return series
+
+
+def load_csv(path, required=()):
+    """A DataFrame from a CSV file, checked for the ``required`` columns."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadFileError(path, "file not found")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise BadFileError(path, f"not a readable CSV table ({type(exc).__name__}: {exc})") from None
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise BadFileError(path, f"lacks the columns {', '.join(missing)}")
+    return frame
+
+
+def load_json(path):
+    path = Path(path)
+    if not path.is_file():
+        raise BadFileError(path, "file not found")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadFileError(path, f"not valid JSON ({exc})") from None
+
+
+def job_logging(path, level="INFO"):
+    """Send this process's log records (and Python warnings) to ``path`` and to stderr."""
+    import logging
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    handlers = [logging.FileHandler(path, mode="w"), logging.StreamHandler()]
+    handlers[1].setLevel(logging.WARNING)
+    logging.basicConfig(level=level, handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.captureWarnings(True)

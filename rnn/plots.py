@@ -1,0 +1,150 @@
+"""Figures of the study (matplotlib, Agg backend). Each function returns a Figure; callers save it."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .study import fmt  # noqa: E402
+
+OPTIMIZER_COLORS = {"sgd": "tab:blue", "bfgs": "tab:orange", "sgd+bfgs": "tab:green"}
+
+
+def learning_curves(curves, title=""):
+    """SGD: cost, train and validation MSE per epoch; BFGS: cost per iteration (log scales)."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    sgd = curves[(curves["phase"] == "sgd") & (curves["optimizer"] == curves["optimizer"].iloc[0])]
+    for i, (seed, c) in enumerate(sgd.groupby("seed")):
+        label = (lambda s: s) if i == 0 else (lambda s: None)
+        ax1.plot(c["step"], c["train_mse"], color="tab:blue", lw=1, label=label("train MSE"))
+        ax1.plot(c["step"], c["val_mse"], color="tab:red", lw=1, ls="--", label=label("validation MSE"))
+    ax1.set(yscale="log", xlabel="epoch", ylabel="one-step MSE", title="gradient descent (each line a seed)")
+    ax1.legend()
+    bfgs = curves[curves["phase"] == "bfgs"]
+    for opt, group in bfgs.groupby("optimizer"):
+        for i, (seed, c) in enumerate(group.groupby("seed")):
+            ax2.plot(c["step"], c["cost"], color=OPTIMIZER_COLORS.get(opt), lw=1, label=opt if i == 0 else None)
+    ax2.set(yscale="log", xlabel="BFGS iteration", ylabel="cost (MSE + penalties)", title="BFGS")
+    if len(bfgs):
+        ax2.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def prediction(series, y, train, validation, title=""):
+    """The tutorial's plot, aligned: data x_{t+1} against the one-step prediction made at t."""
+    fig, ax = plt.subplots(figsize=(11, 3.5))
+    s = np.ravel(series)
+    t = np.arange(1, len(s))
+    ax.plot(t, s[1:], color="black", lw=1.2, label="data")
+    ax.plot(t, np.ravel(y)[:-1], color="tab:blue", lw=1, label="one-step prediction")
+    ax.axvspan(train, train + validation, color="0.9", label="validation segment")
+    ax.set(xlabel="sample", ylabel="x", title=title)
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def continuation(series, continuations, train, lyapunov=float("nan"), title=""):
+    """Closed-loop continuations (one line per seed and optimizer) against the true series."""
+    s = np.ravel(series)
+    fig, axes = plt.subplots(len(continuations), 1, figsize=(11, 2.6 * len(continuations)), sharex=True,
+                             squeeze=False)
+    for i, (ax, (opt, cont)) in enumerate(zip(axes[:, 0], continuations.items())):
+        horizon = cont.shape[0]
+        t = np.arange(train, train + horizon)
+        ax.plot(np.arange(train - 200, train + horizon), s[train - 200:train + horizon], color="black",
+                lw=1.4, label="true series")
+        for k in range(cont.shape[1]):
+            ax.plot(t, np.clip(cont[:, k], -2, 2), color=OPTIMIZER_COLORS.get(opt, f"C{i}"), lw=0.8, alpha=0.7,
+                    label=f"{opt}: generated (each line a seed)" if k == 0 else None)
+        ax.axvline(train, color="0.4", ls=":", lw=1)
+        if np.isfinite(lyapunov) and 0 < 1 / lyapunov < horizon:
+            ax.axvline(train + 1 / lyapunov, color="0.6", ls="--", lw=1, label="one Lyapunov time")
+        ax.set(ylabel="x", ylim=(s.min() - 0.3, s.max() + 0.3))
+        ax.legend(loc="lower left", fontsize=8)
+    axes[-1, 0].set_xlabel("sample (generation starts after the training segment)")
+    axes[0, 0].set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def attractor(series, generated, lag=17, title=""):
+    """Delay embedding (x(t), x(t - lag)) of the true series and of generated continuations."""
+    fig, axes = plt.subplots(1, 1 + len(generated), figsize=(3.6 * (1 + len(generated)), 3.6),
+                             sharex=True, sharey=True, squeeze=False)
+    s = np.ravel(series)
+    panels = [("true series", s, "black")] + [(name, np.ravel(g), "tab:green") for name, g in generated.items()]
+    for ax, (name, v, color) in zip(axes[0], panels):
+        v = v[np.isfinite(v)]
+        ax.plot(v[lag:], v[:-lag], lw=0.5, color=color)
+        ax.set(title=name, xlabel="x(t)", ylabel=f"x(t - {lag})")
+    lo, hi = s.min() - 0.2, s.max() + 0.2
+    axes[0, 0].set(xlim=(lo, hi), ylim=(lo, hi))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _order(values):
+    try:
+        return sorted(values, key=float)
+    except ValueError:
+        return list(values)
+
+
+def ablation_effects(table, axis, baseline_value, metrics=("val_mse", "nrmse_84", "vpt_steps"),
+                     log_metrics=("val_mse",)):
+    """Mean and 95% CI of each metric against the values of one ablation axis, per optimizer.
+
+    The baseline sits at its own value of the axis (labelled "baseline"); red labels count
+    diverged runs, which the means leave out.
+    """
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
+    part = table[table["axis"].isin([axis, "baseline"])].copy()
+    base = str(baseline_value).lower() if isinstance(baseline_value, bool) else str(baseline_value)
+    part.loc[part["axis"] == "baseline", "value"] = base
+    labels = _order(dict.fromkeys(part["value"]))
+    pos = {lab: i for i, lab in enumerate(labels)}
+    for ax, m in zip(axes[0], metrics):
+        for j, (opt, g) in enumerate(part.groupby("optimizer", sort=False)):
+            x = np.array([pos[v] for v in g["value"]]) + (j - 1) * 0.12
+            ax.errorbar(x, g[f"{m}_mean"], yerr=g[f"{m}_ci95"].fillna(0), fmt="o", capsize=3,
+                        color=OPTIMIZER_COLORS.get(opt), label=opt)
+            for xi, (_, row) in zip(x, g.iterrows()):
+                if row["n_diverged"]:
+                    y = row[f"{m}_mean"] if np.isfinite(row[f"{m}_mean"]) else np.nanmean(part[f"{m}_mean"])
+                    ax.annotate(f"{row['n_diverged']}/{row['n']} diverged", (xi, y), fontsize=7, color="red",
+                                textcoords="offset points", xytext=(3, 3))
+        ticks = [f"{lab}\n(baseline)" if lab == base else lab for lab in labels]
+        ax.set_xticks(range(len(labels)), ticks)
+        ax.set(xlabel=axis, ylabel=m.replace("_", " "), title=f"{m} (mean ± 95% CI)")
+        if m in log_metrics:
+            ax.set_yscale("log")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def benchmark(table):
+    """Per-model-epoch time of each implementation and stack size, with ratios to the reference."""
+    fig, ax = plt.subplots(figsize=(9, 4))
+    impls = list(dict.fromkeys(table["implementation"]))
+    ks = sorted(table["K"].unique())
+    width = 0.8 / len(ks)
+    for j, K in enumerate(ks):
+        part = table[table["K"] == K].set_index("implementation").reindex(impls)
+        bars = ax.bar(np.arange(len(impls)) + (j - (len(ks) - 1) / 2) * width, part["ms_per_model_epoch"],
+                      width, label=f"K = {K}")
+        for b, r in zip(bars, part["ratio_to_reference"]):
+            if np.isfinite(r):
+                ax.annotate(f"{fmt(r, 2)}×", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center",
+                            va="bottom", fontsize=7)
+    ax.set_xticks(range(len(impls)), impls, rotation=15)
+    ax.set(yscale="log", ylabel="ms per model per epoch (median)",
+           title="training time per model-epoch (T=1500, H=15, float64); labels: ratio to the reference")
+    ax.legend(title="models stacked")
+    fig.tight_layout()
+    return fig

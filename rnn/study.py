@@ -1,0 +1,217 @@
+"""The study's plain-data layer: config -> variants, cross-field checks, and the summary tables.
+
+No PyTensor here: the Snakefile imports this module while it parses, and the aggregate rule uses
+it to turn per-variant metrics into ``runs.csv``, ``ablation.csv`` and ``ablation.md``.
+"""
+
+import ast
+import math
+from pathlib import Path
+
+import numpy as np
+
+BASELINE = {
+    "hidden": 15, "nonlinearity": "tanh", "init_scale_in": 0.01, "init_scale_rec": 0.02,
+    "init_scale_out": 0.01, "skip": False, "weight_noise": 0.0, "l1": 0.0, "l2": 1e-4,
+    "lr": 0.3, "epochs": 1001, "bfgs_maxiter": 500,
+}
+METRICS = ("train_mse", "val_mse", "nrmse_1", "nrmse_84", "nrmse_200", "nrmse_500", "nrmse_1000",
+           "vpt_steps", "vpt_lyapunov", "spectral_error")
+STATUSES = {
+    "ok": "trained, and its free-running continuation stayed finite",
+    "unstable": "trained (one-step metrics valid), but the continuation overflowed; continuation metrics NaN",
+    "diverged": "the training cost became NaN or inf; the model was frozen and all its metrics are NaN",
+}
+
+
+class ConfigError(ValueError):
+    """A config value that breaks a rule; the message names the key and what is allowed."""
+
+
+def format_value(value):
+    """How a value appears in a variant name: hidden-30, skip-true, l2-0.001, l1-1e-05."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def variants(config):
+    """Ordered {name: {"axis", "value", "settings"}}: the baseline, then one variant per ablation value."""
+    base = {**BASELINE, **config.get("baseline", {})}
+    out = {"baseline": {"axis": "baseline", "value": "", "settings": base}}
+    for key, values in (config.get("ablations") or {}).items():
+        for value in values:
+            out[f"{key}-{format_value(value)}"] = {"axis": key, "value": format_value(value),
+                                                   "settings": {**base, key: value}}
+    return out
+
+
+def check_config(config):
+    """The rules a JSON schema cannot say; raises ConfigError naming the key at fault."""
+    from .experiment import check_segments
+    from .model import Spec
+    from .train import check_settings
+
+    data = config["data"]
+    try:
+        check_segments(data["length"], data["train"], data["validation"], config["horizon"])
+    except ValueError as exc:
+        raise ConfigError(f"data/horizon: {exc}") from None
+    seeds = config["seeds"]
+    if not seeds or len(set(seeds)) != len(seeds) or any(isinstance(s, bool) or int(s) != s for s in seeds):
+        raise ConfigError(f"seeds: must be a non-empty list of distinct integers, got {seeds!r}")
+    if not config["optimizers"] or len(set(config["optimizers"])) != len(config["optimizers"]):
+        raise ConfigError(f"optimizers: must be a non-empty list without repeats, got {config['optimizers']!r}")
+    for key, values in (config.get("ablations") or {}).items():
+        if key not in BASELINE:
+            raise ConfigError(f"ablations.{key}: not a baseline key; allowed: {', '.join(BASELINE)}")
+        if not values:
+            raise ConfigError(f"ablations.{key}: must list at least one value")
+        names = [format_value(v) for v in values]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"ablations.{key}: values repeat: {values!r}")
+    for name, variant in variants(config).items():
+        where = "baseline" if name == "baseline" else f"ablations.{variant['axis']} (value {variant['value']})"
+        try:
+            Spec.from_dict(variant["settings"])
+            check_settings(**{k: variant["settings"][k] for k in ("lr", "epochs", "bfgs_maxiter")})
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+
+
+def lyapunov(config):
+    """Largest Lyapunov exponent per sample for the config's series (``data.lyapunov`` overrides)."""
+    from .data import lyapunov_per_sample
+
+    data = config["data"]
+    given = data.get("lyapunov")
+    return float(given) if given is not None else lyapunov_per_sample(data["generator"], data.get("tau", 17))
+
+
+def module_sources(modules, package_dir=Path(__file__).parent):
+    """Paths of the given ``rnn`` modules and of every ``rnn`` module they import, transitively.
+
+    The workflow lists them as inputs, so that editing a module reruns the rules that use it.
+    """
+    seen, todo = set(), list(modules)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        tree = ast.parse((package_dir / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                todo += [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
+    return sorted(str(package_dir / f"{m}.py") for m in seen)
+
+
+# --- tables -------------------------------------------------------------------------------------
+
+def _ci95(values):
+    n = len(values)
+    if n < 2:
+        return float("nan")
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, n - 1) * np.std(values, ddof=1) / math.sqrt(n))
+
+
+def ablation_table(runs, metrics=METRICS):
+    """Per variant x optimizer: n runs, counts per status, and n/mean/std/ci95 of each metric.
+
+    Diverged runs are counted, never averaged; for continuation metrics only finite values count.
+    """
+    import pandas as pd
+
+    metrics = [m for m in metrics if m in runs.columns]
+    rows = []
+    keys = ["variant", "axis", "value", "optimizer"]
+    for key, group in runs.groupby(keys, sort=False):
+        row = dict(zip(keys, key))
+        row["n"] = len(group)
+        for status in STATUSES:
+            row[f"n_{status}"] = int((group["status"] == status).sum())
+        kept = group[group["status"] != "diverged"]
+        for m in metrics:
+            values = kept[m].to_numpy(dtype=float)
+            values = values[np.isfinite(values)]
+            row[f"{m}_n"] = len(values)
+            row[f"{m}_mean"] = float(values.mean()) if len(values) else float("nan")
+            row[f"{m}_std"] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+            row[f"{m}_ci95"] = _ci95(values)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def fmt(value, digits=3):
+    if value is None or not np.isfinite(value):
+        return "–"
+    if value == 0 or 1e-2 <= abs(value) < 1e4:
+        return f"{value:.{digits}g}"
+    return f"{value:.{digits - 1}e}"
+
+
+def mean_ci(row, metric):
+    """'mean ± ci95' of a metric in an ablation-table row."""
+    mean, ci = row[f"{metric}_mean"], row[f"{metric}_ci95"]
+    return fmt(mean) + (f" ± {fmt(ci, 2)}" if np.isfinite(ci) else "")
+
+
+def ablation_markdown(table, metrics=("val_mse", "nrmse_84", "nrmse_200", "vpt_steps", "vpt_lyapunov")):
+    """Markdown: one table per axis (with the baseline first), mean ± 95% CI and counts."""
+    metrics = [m for m in metrics if f"{m}_mean" in table.columns]
+    lines = []
+    axes = [a for a in table["axis"].unique() if a != "baseline"] or ["baseline"]
+    for axis in axes:
+        lines += [f"### {axis}", ""]
+        header = ["variant", "optimizer", "n ok", "diverged"] + metrics
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        part = table[(table["axis"] == axis) | (table["axis"] == "baseline")]
+        for _, row in part.iterrows():
+            cells = [row["variant"], row["optimizer"], str(row["n_ok"] + row["n_unstable"]), str(row["n_diverged"])]
+            lines.append("| " + " | ".join(cells + [mean_ci(row, m) for m in metrics]) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def best_variant(table):
+    """(variant, optimizer) with the longest mean valid prediction time (then lowest NRMSE at 84 steps)."""
+    usable = table[(table["n_ok"] > 0) & table["vpt_steps_mean"].notna()]
+    if usable.empty:
+        return None
+    order = usable.sort_values(["vpt_steps_mean", "nrmse_84_mean"], ascending=[False, True], kind="stable")
+    row = order.iloc[0]
+    return row["variant"], row["optimizer"]
+
+
+TUTORIAL = {  # what the 2015 notebook printed (SGD after 1000 epochs; BFGS), for comparison
+    "sgd": {"train_mse": 1.07e-3, "val_mse": 8.3e-4},
+    "bfgs": {"train_mse": 4.0e-5, "val_mse": 4.1e-5},
+}
+
+
+def tutorial_comparison(runs):
+    """Markdown table: the tutorial's printed MSEs against the baseline's median and 95% CI of the mean."""
+    lines = ["| optimizer | metric | tutorial (2015) | baseline median | mean ± 95% CI | n |", "|---|---|---|---|---|---|"]
+    base = runs[(runs["variant"] == "baseline") & (runs["status"] != "diverged")]
+    for opt, printed in TUTORIAL.items():
+        part = base[base["optimizer"] == opt]
+        for metric, value in printed.items():
+            v = part[metric].to_numpy(dtype=float)
+            v = v[np.isfinite(v)]
+            median = fmt(float(np.median(v))) if len(v) else "–"
+            mean = (fmt(float(v.mean())) + (f" ± {fmt(_ci95(v), 2)}" if len(v) > 1 else "")) if len(v) else "–"
+            lines.append(f"| {opt} | {metric} | {fmt(value)} | {median} | {mean} | {len(v)} |")
+    return "\n".join(lines)
+
+
+def timing_split(runs):
+    """Seconds of compute per phase, summed over the training jobs (one job per variant)."""
+    jobs = runs.drop_duplicates("variant")
+    split = {k: float(jobs[f"job_{k}"].sum()) for k in ("compile_seconds", "train_seconds", "evaluate_seconds")
+             if f"job_{k}" in jobs}
+    per_opt = runs.groupby("optimizer")["train_seconds"].sum()
+    return split, {k: float(v) for k, v in per_opt.items()}

@@ -1,0 +1,7 @@
+"""Rule data: generate the series once per data config."""
+from rnn import data, io
+
+io.job_logging(snakemake.log[0])
+cfg = snakemake.params.data
+series = data.generate(cfg["generator"], cfg["length"], tau=cfg["tau"], seed=cfg["seed"])
+io.save_npz(snakemake.output.series, series=series)

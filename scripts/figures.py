@@ -1,0 +1,39 @@
+"""Rule figures: the study-level figures (tutorial's prediction plot, learning curves, attractor, best)."""
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from rnn import experiment, io, plots, study
+
+io.job_logging(snakemake.log[0])
+seg, lyap = snakemake.params.segments, snakemake.params.lyapunov
+series = io.load_series(snakemake.input.series)
+preds = {Path(p).parent.name: p for p in snakemake.input.predictions}
+table = io.load_csv(snakemake.input.ablation, ["variant", "optimizer", "n_ok"])
+base = experiment.load_predictions(preds["baseline"])
+first_opt = next(iter(base["y"]))
+
+
+def save(fig, path):
+    io.save_figure(path, fig, dpi=110)
+    plt.close(fig)
+
+
+save(plots.prediction(series, base["y"][first_opt][:, 0], seg["train"], seg["validation"],
+                      title=f"baseline, {first_opt}, seed {base['seeds'][0]}: one-step predictions"),
+     snakemake.output.prediction)
+curves = io.load_csv(snakemake.input.curves, ["optimizer", "phase", "seed", "step", "cost"])
+save(plots.learning_curves(curves, title="baseline (the tutorial's network)"), snakemake.output.curves)
+
+best = study.best_variant(table) or ("baseline", first_opt)
+best_pred = experiment.load_predictions(preds[best[0]])
+base_best = study.best_variant(table[table["variant"] == "baseline"]) or ("baseline", first_opt)
+generated = {f"baseline, {base_best[1]}": base["continuation"][base_best[1]][:, 0],
+             f"best: {best[0]}, {best[1]}": best_pred["continuation"][best[1]][:, 0]}
+save(plots.attractor(series[: seg["train"] + seg["validation"]], generated, lag=snakemake.params.tau,
+                     title="delay embedding: true series and generated continuations (seed 0)"),
+     snakemake.output.attractor)
+save(plots.continuation(series, {f"baseline {base_best[1]}": base["continuation"][base_best[1]],
+                                 f"{best[0]} {best[1]}": best_pred["continuation"][best[1]]},
+                        seg["train"], lyap, title=f"baseline against the best variant ({best[0]}, {best[1]})"),
+     snakemake.output.best)

@@ -1,0 +1,16 @@
+"""Rule plot_variant: one variant's continuations against the truth, and its learning curves."""
+import matplotlib.pyplot as plt
+
+from rnn import experiment, io, plots
+
+io.job_logging(snakemake.log[0])
+name, seg = snakemake.wildcards.variant, snakemake.params.segments
+series = io.load_series(snakemake.input.series)
+pred = experiment.load_predictions(snakemake.input.predictions)
+fig = plots.continuation(series, pred["continuation"], seg["train"], snakemake.params.lyapunov,
+                         title=f"{name}: free-running continuation after {seg['train']} teacher-forced samples")
+io.save_figure(snakemake.output.continuation, fig, dpi=110)
+plt.close(fig)
+curves = io.load_csv(snakemake.input.curves, ["optimizer", "phase", "seed", "step", "cost"])
+fig = plots.learning_curves(curves, title=f"{name}: learning curves")
+io.save_figure(snakemake.output.curves, fig, dpi=110)

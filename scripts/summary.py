@@ -1,0 +1,56 @@
+"""Rule summary: a static Markdown summary of the study, readable without Snakemake."""
+import os
+from pathlib import Path
+
+from rnn import io, study
+
+io.job_logging(snakemake.log[0])
+cfg = snakemake.params.config
+out = Path(snakemake.output[0])
+runs = io.load_csv(snakemake.input.runs, ["variant", "optimizer", "status", "train_seconds"])
+table = io.load_csv(snakemake.input.ablation, ["variant", "optimizer"])
+best = study.best_variant(table)
+compute, per_opt = study.timing_split(runs)
+counts = runs["status"].value_counts().to_dict()
+data = cfg["data"]
+
+
+def link(path):
+    rel = os.path.relpath(path, out.parent)
+    return f"![{Path(path).stem}]({rel})"
+
+
+text = [
+    "# RNN ablation study: summary",
+    "",
+    f"Series: {data['generator']} (length {data['length']}, tau {data.get('tau')}, seed {data['seed']}); "
+    f"train on the first {data['train']} samples, validate on the next {data['validation']}, "
+    f"generate {cfg['horizon']} steps after the training segment.",
+    f"Backend: {cfg['backend']}. Seeds: {', '.join(map(str, cfg['seeds']))}. "
+    f"Optimizers: {', '.join(cfg['optimizers'])}. Variants: {snakemake.params.n_variants}. "
+    f"Runs: {len(runs)} (" + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ").",
+    "",
+    "Status meanings: " + "; ".join(f"`{k}`: {v}" for k, v in study.STATUSES.items()) + ".",
+    "",
+    "## The tutorial's numbers against the baseline",
+    "",
+    study.tutorial_comparison(runs),
+    "",
+    "## Best variant",
+    "",
+    (f"Longest mean valid prediction time: **{best[0]}** with **{best[1]}**." if best else "No run finished."),
+    "",
+    "## Ablations (mean ± 95% CI over seeds; diverged runs counted, not averaged)",
+    "",
+    Path(snakemake.input.markdown).read_text(),
+    "## Figures",
+    "",
+    *[link(p) + "\n" for p in snakemake.input.figures],
+    "## Compute",
+    "",
+    "Seconds summed over training jobs: " + ", ".join(f"{k.replace('_seconds', '')} {v:.1f}" for k, v in compute.items())
+    + ". Training seconds per optimizer (summed over runs; sgd+bfgs includes its SGD phase): "
+    + ", ".join(f"{k} {v:.1f}" for k, v in per_opt.items()) + ".",
+    "",
+]
+io.save_text(out, "\n".join(text))

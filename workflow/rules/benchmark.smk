@@ -1,0 +1,1 @@
+# the benchmark rule (filled in below)

@@ -1,0 +1,83 @@
+rule plot_variant:
+    input:
+        series=rules.data.output.series,
+        curves="results/runs/{variant}/curves.csv",
+        predictions="results/runs/{variant}/predictions.npz",
+        code=code("plots", "experiment", "io"),
+    output:
+        continuation=report(
+            "results/figures/continuations/{variant}.png",
+            caption="../report/continuation.rst",
+            category="Continuations",
+            labels={"variant": "{variant}"},
+        ),
+        curves=report(
+            "results/figures/curves/{variant}.png",
+            caption="../report/curves.rst",
+            category="Learning curves",
+            labels={"variant": "{variant}"},
+        ),
+    params:
+        segments=SEGMENTS,
+        lyapunov=study.lyapunov(config),
+    log:
+        "logs/plot_variant/{variant}.log",
+    script:
+        "../../scripts/plot_variant.py"
+
+
+rule plot_ablation:
+    input:
+        ablation=rules.aggregate.output.ablation,
+        code=code("plots", "io"),
+    output:
+        report(
+            "results/figures/ablation/{axis}.png",
+            caption="../report/ablation_effects.rst",
+            category="Ablation effects",
+            labels={"axis": "{axis}"},
+        ),
+    params:
+        baseline=VARIANTS["baseline"]["settings"],
+    log:
+        "logs/plot_ablation/{axis}.log",
+    script:
+        "../../scripts/plot_ablation.py"
+
+
+rule figures:
+    input:
+        series=rules.data.output.series,
+        ablation=rules.aggregate.output.ablation,
+        predictions=variant_files("predictions.npz"),
+        curves="results/runs/baseline/curves.csv",
+        code=code("plots", "experiment", "study", "io"),
+    output:
+        prediction=report(
+            "results/figures/prediction.png",
+            caption="../report/prediction.rst",
+            category="Study",
+        ),
+        curves=report(
+            "results/figures/learning_curves.png",
+            caption="../report/learning_curves.rst",
+            category="Study",
+        ),
+        attractor=report(
+            "results/figures/attractor.png",
+            caption="../report/attractor.rst",
+            category="Study",
+        ),
+        best=report(
+            "results/figures/continuation_best.png",
+            caption="../report/continuation_best.rst",
+            category="Study",
+        ),
+    params:
+        segments=SEGMENTS,
+        lyapunov=study.lyapunov(config),
+        tau=config["data"]["tau"],
+    log:
+        "logs/figures.log",
+    script:
+        "../../scripts/figures.py"

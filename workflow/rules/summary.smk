@@ -1,0 +1,23 @@
+rule summary:
+    input:
+        runs=rules.aggregate.output.runs,
+        ablation=rules.aggregate.output.ablation,
+        markdown=rules.aggregate.output.markdown,
+        figures=[
+            *expand("results/figures/ablation/{axis}.png", axis=AXES),
+            *rules.figures.output,
+        ],
+        code=code("study", "io"),
+    output:
+        report(
+            "results/summary.md",
+            caption="../report/summary.rst",
+            category="Study",
+        ),
+    params:
+        config={k: v for k, v in config.items() if k != "ablations"},
+        n_variants=len(VARIANTS),
+    log:
+        "logs/summary.log",
+    script:
+        "../../scripts/summary.py"

@@ -1,0 +1,27 @@
+rule train:
+    input:
+        series=rules.data.output.series,
+        code=code("experiment", "io"),
+    output:
+        metrics="results/runs/{variant}/metrics.csv",
+        curves="results/runs/{variant}/curves.csv",
+        params="results/runs/{variant}/params.npz",
+        predictions="results/runs/{variant}/predictions.npz",
+    params:
+        settings=lambda w: VARIANTS[w.variant]["settings"],
+        seeds=config["seeds"],
+        optimizers=config["optimizers"],
+        backend=config["backend"],
+        segments=SEGMENTS,
+        lyapunov=study.lyapunov(config),
+        curve_every=config["curve_every"],
+    log:
+        "logs/train/{variant}.log",
+    benchmark:
+        "benchmarks/train/{variant}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../../scripts/train.py"
