@@ -247,23 +247,30 @@ def generation_graph(spec, K, length, train, horizon):
 
 
 class Compiled:
-    """The two functions a training job needs, compiled for one backend, K models, fixed sizes.
+    """The two functions a training job needs, for one backend, K stacked models and fixed sizes.
 
-    ``loss_and_grad(x, params, noise=None) -> (cost, mse, grads)`` and
-    ``generate(x_full, params) -> (y, continuation)`` take and return NumPy arrays / dicts.
+    ``loss_and_grad(x, params, noise=None) -> (cost, mse, grads)`` on the (train, 1) segment and
+    ``generate(x_full, params) -> (y, continuation)`` on the (length, 1) series take and return
+    NumPy arrays / dicts. Each is compiled on first use.
     """
 
     def __init__(self, spec, K, train, length, horizon, backend="jax", gradient="bptt"):
-        self.spec, self.K, self.names = spec, K, tuple(spec.param_shapes)
-        mode = backends.mode(backend)
-        ins, outs = loss_graph(spec, K, train, gradient)
-        self._loss = pytensor.function(ins, outs, mode=mode, trust_input=True)
-        ins, outs = generation_graph(spec, K, length, train, horizon)
-        self._gen = pytensor.function(ins, outs, mode=mode, trust_input=True)
-        self._zero_noise = {n: np.zeros((K, *spec.param_shapes[n])) for n in spec.noisy} \
+        self.spec, self.K, self.names = spec, int(K), tuple(spec.param_shapes)
+        self.train, self.length, self.horizon = int(train), int(length), int(horizon)
+        self.backend, self.gradient = backends.check(backend), gradient
+        if gradient not in ("bptt", "autodiff"):
+            raise ValueError(f"gradient must be 'bptt' or 'autodiff', got {gradient!r}")
+        self._loss = self._gen = None
+        self._zero_noise = {n: np.zeros((self.K, *spec.param_shapes[n])) for n in spec.noisy} \
             if spec.weight_noise > 0 else {}
 
+    def _function(self, graph):
+        inputs, outputs = graph
+        return pytensor.function(inputs, outputs, mode=backends.mode(self.backend), trust_input=True)
+
     def loss_and_grad(self, x, params, noise=None):
+        if self._loss is None:
+            self._loss = self._function(loss_graph(self.spec, self.K, self.train, self.gradient))
         args = [x, *(params[n] for n in self.names)]
         if self._zero_noise:
             noise = self._zero_noise if noise is None else noise
@@ -272,5 +279,7 @@ class Compiled:
         return np.asarray(cost), np.asarray(mse), {n: np.asarray(g) for n, g in zip(self.names, grads)}
 
     def generate(self, x_full, params):
+        if self._gen is None:
+            self._gen = self._function(generation_graph(self.spec, self.K, self.length, self.train, self.horizon))
         y, cont = self._gen(x_full, *(params[n] for n in self.names))
         return np.asarray(y), np.asarray(cont)
