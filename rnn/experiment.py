@@ -18,7 +18,7 @@ from .train import OPTIMIZERS, check_settings, train_all
 
 log = logging.getLogger(__name__)
 
-TRAINING_KEYS = ("lr", "epochs", "bfgs_maxiter")
+TRAINING_KEYS = ("lr", "epochs", "bfgs_maxiter", "bfgs_gtol")
 
 
 def check_segments(length, train, validation, horizon):

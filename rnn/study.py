@@ -13,7 +13,7 @@ import numpy as np
 BASELINE = {
     "hidden": 15, "nonlinearity": "tanh", "init_scale_in": 0.01, "init_scale_rec": 0.02,
     "init_scale_out": 0.01, "skip": False, "weight_noise": 0.0, "l1": 0.0, "l2": 1e-4,
-    "lr": 0.3, "epochs": 1001, "bfgs_maxiter": 500,
+    "lr": 0.3, "epochs": 1001, "bfgs_maxiter": 500, "bfgs_gtol": 1e-5,
 }
 METRICS = ("train_mse", "val_mse", "nrmse_1", "nrmse_84", "nrmse_200", "nrmse_500", "nrmse_1000",
            "vpt_steps", "vpt_lyapunov", "spectral_error")
@@ -50,15 +50,16 @@ def variants(config):
 
 def check_config(config):
     """The rules a JSON schema cannot say; raises ConfigError naming the key at fault."""
-    from .experiment import check_segments
     from .model import Spec
     from .train import check_settings
 
-    data = config["data"]
-    try:
-        check_segments(data["length"], data["train"], data["validation"], config["horizon"])
-    except ValueError as exc:
-        raise ConfigError(f"data/horizon: {exc}") from None
+    data, horizon = config["data"], config["horizon"]
+    if data["train"] + data["validation"] > data["length"]:
+        raise ConfigError(f"data.train + data.validation ({data['train']} + {data['validation']}) "
+                          f"must be <= data.length ({data['length']})")
+    if horizon > data["length"] - data["train"]:
+        raise ConfigError(f"horizon ({horizon}) must be <= data.length - data.train "
+                          f"({data['length']} - {data['train']} = {data['length'] - data['train']})")
     seeds = config["seeds"]
     if not seeds or len(set(seeds)) != len(seeds) or any(isinstance(s, bool) or int(s) != s for s in seeds):
         raise ConfigError(f"seeds: must be a non-empty list of distinct integers, got {seeds!r}")
@@ -76,8 +77,8 @@ def check_config(config):
         where = "baseline" if name == "baseline" else f"ablations.{variant['axis']} (value {variant['value']})"
         try:
             Spec.from_dict(variant["settings"])
-            check_settings(**{k: variant["settings"][k] for k in ("lr", "epochs", "bfgs_maxiter")})
-        except ValueError as exc:
+            check_settings(**{k: variant["settings"][k] for k in ("lr", "epochs", "bfgs_maxiter", "bfgs_gtol")})
+        except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: {exc}") from None
 
 
@@ -152,6 +153,16 @@ def fmt(value, digits=3):
     if value == 0 or 1e-2 <= abs(value) < 1e4:
         return f"{value:.{digits}g}"
     return f"{value:.{digits - 1}e}"
+
+
+def markdown_table(frame):
+    """A DataFrame as a Markdown table, numbers through ``fmt``."""
+    def cell(v):
+        return fmt(v) if isinstance(v, (float, np.floating)) else str(v)
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
 
 
 def mean_ci(row, metric):

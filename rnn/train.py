@@ -18,10 +18,11 @@ OPTIMIZERS = ("sgd", "bfgs", "sgd+bfgs")
 log = logging.getLogger(__name__)
 
 
-def check_settings(lr=0.3, epochs=1001, bfgs_maxiter=500, log_every=10):
+def check_settings(lr=0.3, epochs=1001, bfgs_maxiter=500, bfgs_gtol=1e-5, log_every=10):
     """Raise ValueError naming the first bad training setting."""
-    if not np.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    for name, value in (("lr", lr), ("bfgs_gtol", bfgs_gtol)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     for name, value in (("epochs", epochs), ("bfgs_maxiter", bfgs_maxiter), ("log_every", log_every)):
         if isinstance(value, bool) or int(value) != value or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
@@ -64,7 +65,8 @@ def sgd(compiled, x, params, seeds, lr=0.3, epochs=1001, log_every=10, monitor=N
         diverged |= bad
         stepped = {n: params[n] - lr * grads[n] for n in params}
         params = _select(~diverged, stepped, params)
-        log.info("epoch %d cost %s", epoch, " ".join(f"{c:.6g}" for c in cost))
+        if log.isEnabledFor(logging.INFO):
+            log.info("epoch %d cost %s", epoch, " ".join(f"{c:.6g}" for c in cost))
         last = epoch == epochs - 1
         if epoch % log_every == 0 or last:
             # the cost is that of the parameters before this epoch's update (as the tutorial printed)
@@ -129,7 +131,7 @@ class _Lockstep:
                 self.cond.notify_all()
 
 
-def bfgs(compiled, x, params, seeds, maxiter=500, skip=None):
+def bfgs(compiled, x, params, seeds, maxiter=500, skip=None, gtol=1e-5):
     """``scipy.optimize.minimize(method="BFGS")`` per model on the full training cost.
 
     Objective and gradient are the same cost (MSE + penalties, no weight noise: BFGS needs a
@@ -137,7 +139,7 @@ def bfgs(compiled, x, params, seeds, maxiter=500, skip=None):
     ``skip`` (K,) are left as they are. Returns (params, infos, diverged) with one info dict per
     model: iterations, function and gradient evaluations, scipy's message, and the cost curve.
     """
-    check_settings(bfgs_maxiter=maxiter)
+    check_settings(bfgs_maxiter=maxiter, bfgs_gtol=gtol)
     K = compiled.K
     skip = np.zeros(K, dtype=bool) if skip is None else np.asarray(skip, dtype=bool)
     lock = _Lockstep(compiled, x, params)
@@ -154,7 +156,7 @@ def bfgs(compiled, x, params, seeds, maxiter=500, skip=None):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # overflow in a trial step is handled below
                 results[k] = minimize(lock.objective(k), lock.flat(params, k), jac=True, method="BFGS",
-                                      callback=record, options={"maxiter": int(maxiter)})
+                                      callback=record, options={"maxiter": int(maxiter), "gtol": float(gtol)})
         except BaseException as exc:  # re-raised in the caller's thread
             errors.append(exc)
         finally:
@@ -193,7 +195,7 @@ def bfgs(compiled, x, params, seeds, maxiter=500, skip=None):
 
 
 def train_all(compiled, x_train, seeds, optimizers, lr=0.3, epochs=1001, bfgs_maxiter=500,
-              log_every=10, monitor=None, initial=None):
+              bfgs_gtol=1e-5, log_every=10, monitor=None, initial=None):
     """Train K seeds with each optimizer in ``optimizers``; ``sgd+bfgs`` starts BFGS from the SGD result.
 
     Returns {optimizer: {"params", "diverged", "seconds" (per model), "curve", "bfgs"}}.
@@ -203,7 +205,7 @@ def train_all(compiled, x_train, seeds, optimizers, lr=0.3, epochs=1001, bfgs_ma
     unknown = [o for o in optimizers if o not in OPTIMIZERS]
     if unknown or not optimizers:
         raise ValueError(f"optimizers must be a non-empty list from {', '.join(OPTIMIZERS)}; got {optimizers!r}")
-    check_settings(lr=lr, epochs=epochs, bfgs_maxiter=bfgs_maxiter, log_every=log_every)
+    check_settings(lr=lr, epochs=epochs, bfgs_maxiter=bfgs_maxiter, bfgs_gtol=bfgs_gtol, log_every=log_every)
     K = compiled.K
     start = init_params(compiled.spec, seeds) if initial is None else initial
     out = {}
@@ -214,14 +216,14 @@ def train_all(compiled, x_train, seeds, optimizers, lr=0.3, epochs=1001, bfgs_ma
         out["sgd"] = {"params": params, "diverged": diverged, "seconds": seconds, "curve": curve}
     if "bfgs" in optimizers:
         t0 = time.perf_counter()
-        params, infos, diverged = bfgs(compiled, x_train, start, seeds, bfgs_maxiter)
+        params, infos, diverged = bfgs(compiled, x_train, start, seeds, bfgs_maxiter, gtol=bfgs_gtol)
         out["bfgs"] = {"params": params, "diverged": diverged, "bfgs": infos,
                        "seconds": (time.perf_counter() - t0) / K}
     if "sgd+bfgs" in optimizers:
         sgd_run = out["sgd"]
         t0 = time.perf_counter()
         params, infos, diverged = bfgs(compiled, x_train, sgd_run["params"], seeds, bfgs_maxiter,
-                                       skip=sgd_run["diverged"])
+                                       skip=sgd_run["diverged"], gtol=bfgs_gtol)
         out["sgd+bfgs"] = {"params": params, "diverged": diverged, "bfgs": infos, "curve": sgd_run["curve"],
                            "seconds": sgd_run["seconds"] + (time.perf_counter() - t0) / K}
     return {o: out[o] for o in optimizers}

@@ -14,10 +14,14 @@ rule aggregate:
             category="Tables",
         ),
         markdown="results/tables/ablation.md",
-    params:
-        variants={n: {"axis": v["axis"], "value": v["value"]} for n, v in VARIANTS.items()},
-        backend=config["backend"],
     log:
         "logs/aggregate.log",
+    conda:
+        "../envs/rnn.yaml"
+    params:
+        variants={
+            n: {"axis": v["axis"], "value": v["value"]} for n, v in VARIANTS.items()
+        },
+        backend=config["backend"],
     script:
         "../../scripts/aggregate.py"

@@ -3,9 +3,11 @@ rule data:
         code=code("data", "io"),
     output:
         series="results/data/series.npz",
-    params:
-        data=config["data"],
     log:
         "logs/data.log",
+    conda:
+        "../envs/rnn.yaml"
+    params:
+        data=config["data"],
     script:
         "../../scripts/data.py"

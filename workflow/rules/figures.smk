@@ -17,11 +17,13 @@ rule plot_variant:
             category="Learning curves",
             labels={"variant": "{variant}"},
         ),
+    log:
+        "logs/plot_variant/{variant}.log",
+    conda:
+        "../envs/rnn.yaml"
     params:
         segments=SEGMENTS,
         lyapunov=study.lyapunov(config),
-    log:
-        "logs/plot_variant/{variant}.log",
     script:
         "../../scripts/plot_variant.py"
 
@@ -37,10 +39,12 @@ rule plot_ablation:
             category="Ablation effects",
             labels={"axis": "{axis}"},
         ),
-    params:
-        baseline=VARIANTS["baseline"]["settings"],
     log:
         "logs/plot_ablation/{axis}.log",
+    conda:
+        "../envs/rnn.yaml"
+    params:
+        baseline=VARIANTS["baseline"]["settings"],
     script:
         "../../scripts/plot_ablation.py"
 
@@ -73,11 +77,13 @@ rule figures:
             caption="../report/continuation_best.rst",
             category="Study",
         ),
+    log:
+        "logs/figures.log",
+    conda:
+        "../envs/rnn.yaml"
     params:
         segments=SEGMENTS,
         lyapunov=study.lyapunov(config),
         tau=config["data"]["tau"],
-    log:
-        "logs/figures.log",
     script:
         "../../scripts/figures.py"

@@ -14,10 +14,12 @@ rule summary:
             caption="../report/summary.rst",
             category="Study",
         ),
+    log:
+        "logs/summary.log",
+    conda:
+        "../envs/rnn.yaml"
     params:
         config={k: v for k, v in config.items() if k != "ablations"},
         n_variants=len(VARIANTS),
-    log:
-        "logs/summary.log",
     script:
         "../../scripts/summary.py"

@@ -7,6 +7,16 @@ rule train:
         curves="results/runs/{variant}/curves.csv",
         params="results/runs/{variant}/params.npz",
         predictions="results/runs/{variant}/predictions.npz",
+    log:
+        "logs/train/{variant}.log",
+    benchmark:
+        "benchmarks/train/{variant}.tsv"
+    conda:
+        "../envs/rnn.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         settings=lambda w: VARIANTS[w.variant]["settings"],
         seeds=config["seeds"],
@@ -15,13 +25,5 @@ rule train:
         segments=SEGMENTS,
         lyapunov=study.lyapunov(config),
         curve_every=config["curve_every"],
-    log:
-        "logs/train/{variant}.log",
-    benchmark:
-        "benchmarks/train/{variant}.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
     script:
         "../../scripts/train.py"

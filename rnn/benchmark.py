@@ -1,0 +1,201 @@
+"""Training speed of each backend, single and stacked, against the hand-written reference.
+
+    python -m rnn.benchmark --out results/benchmark            # all backends, K in 1 8 64
+    python -m rnn.benchmark --backends jax --stack 1 1024 8192  # e.g. the GPU lane
+
+One run times, at the tutorial's size (Mackey-Glass, T=1500, H=15, float64): the per-epoch time of
+``rnn.train.sgd`` (forward, BPTT, update: the project's own code path) for each backend and stack
+size K, the reference Numba BPTT (``rnn.reference``) on the same data, and the cold and warm compile
+time of each backend (each in a fresh process; cold with an empty compile cache). It also checks
+that every backend's gradient equals the reference's. Times are medians over repeats; ratios are
+per model-epoch against the reference measured in the same run. Thresholds live in the report,
+not in a test.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+T, HIDDEN, LR, L2 = 1500, 15, 0.3, 1e-4
+TARGETS = {  # ratio of the default backend's per-model-epoch time to the reference
+    "single (K=1)": (1, 1.5, 1.0),
+    "stacked (K>=8)": (8, 0.5, 0.25),
+}
+
+
+def _series():
+    from .data import mackey_glass
+
+    return mackey_glass(T + 1, seed=0)[0][:T]
+
+
+def _median_epoch_seconds(run_epochs, budget_s, max_epochs, repeats):
+    """Median over repeats of the seconds per epoch; each repeat runs about ``budget_s``."""
+    t0 = time.perf_counter()
+    run_epochs(1)
+    once = max(time.perf_counter() - t0, 1e-6)
+    n = int(max(2, min(max_epochs, budget_s / once)))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run_epochs(n)
+        times.append((time.perf_counter() - t0) / n)
+    return float(np.median(times)), n
+
+
+def reference_row(x, repeats, max_epochs, budget_s):
+    from . import reference
+    from .model import Spec, init_params
+
+    params = {k: v[0].copy() for k, v in init_params(Spec(), [0]).items()}
+    reference.sgd_epoch(x, params, LR, L2)  # JIT (cached on disk after the first run)
+
+    def run(n):
+        for _ in range(n):
+            reference.sgd_epoch(x, params, LR, L2)
+
+    sec, n = _median_epoch_seconds(run, budget_s, max_epochs, repeats)
+    return {"implementation": "reference (Numba BPTT)", "backend": "numba-handwritten", "K": 1,
+            "ms_per_epoch": 1e3 * sec, "ms_per_model_epoch": 1e3 * sec, "epochs_per_repeat": n}
+
+
+def backend_row(backend, K, x, repeats, max_epochs, budget_s):
+    from . import reference
+    from .model import Compiled, Spec, init_params
+    from .train import sgd
+
+    spec = Spec(hidden=HIDDEN)
+    compiled = Compiled(spec, K, T, T, 1, backend)
+    seeds = list(range(K))
+    params = init_params(spec, seeds)
+    t0 = time.perf_counter()
+    _, _, grads = compiled.loss_and_grad(x, params)
+    first_call = time.perf_counter() - t0
+    _, ref_grads = reference.loss_and_grad(x, *(params[n][0] for n in reference.NAMES), L2)
+    grad_diff = max(float(np.max(np.abs(grads[n][0] - g)) / (np.max(np.abs(g)) + 1e-300))
+                    for n, g in zip(reference.NAMES, ref_grads))
+    state = {"p": params}
+
+    def run(n):
+        state["p"] = sgd(compiled, x, state["p"], seeds, LR, n, log_every=n)[0]
+
+    sec, n = _median_epoch_seconds(run, budget_s, max_epochs, repeats)
+    return {"implementation": f"pytensor {backend}", "backend": backend, "K": K,
+            "ms_per_epoch": 1e3 * sec, "ms_per_model_epoch": 1e3 * sec / K, "epochs_per_repeat": n,
+            "first_call_seconds": first_call, "grad_max_rel_diff_vs_reference": grad_diff}
+
+
+def compile_seconds(backend, K, cache_dir):
+    """Seconds to build and first call the loss function in a fresh process using ``cache_dir``."""
+    env = dict(os.environ)
+    env["PYTENSOR_FLAGS"] = ",".join(f for f in (env.get("PYTENSOR_FLAGS", ""), f"base_compiledir={cache_dir}") if f)
+    env["NUMBA_CACHE_DIR"] = str(Path(cache_dir) / "numba")
+    cmd = [sys.executable, "-m", "rnn.benchmark", "--compile-only", backend, "--stack", str(K)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
+
+
+def _compile_only(backend, K):
+    t0 = time.perf_counter()
+    from .model import Compiled, Spec, init_params
+
+    spec = Spec(hidden=HIDDEN)
+    Compiled(spec, K, T, T, 1, backend).loss_and_grad(_series(), init_params(spec, range(K)))
+    print(json.dumps({"seconds": time.perf_counter() - t0}))
+
+
+def run(backends=("c", "jax", "numba"), stack=(1, 8, 64), repeats=5, max_epochs=200, budget_s=0.5,
+        compile_times=True, log=print):
+    """All measurements as a list of row dicts (see module docstring)."""
+    x = _series()
+    rows = [reference_row(x, repeats, max_epochs, budget_s)]
+    ref = rows[0]["ms_per_model_epoch"]
+    log(f"reference: {ref:.3f} ms/epoch")
+    for backend in backends:
+        cold = warm = float("nan")
+        if compile_times:
+            with tempfile.TemporaryDirectory() as cache:
+                cold = compile_seconds(backend, 1, cache)
+                warm = compile_seconds(backend, 1, cache)
+            log(f"{backend}: compile cold {cold:.1f} s, warm {warm:.1f} s")
+        for K in stack:
+            row = backend_row(backend, K, x, repeats, max_epochs, budget_s)
+            row.update(cold_compile_seconds=cold, warm_compile_seconds=warm)
+            rows.append(row)
+            log(f"{backend} K={K}: {row['ms_per_model_epoch']:.3f} ms per model-epoch "
+                f"({row['ms_per_model_epoch'] / ref:.2f}x reference), grad diff {row['grad_max_rel_diff_vs_reference']:.1e}")
+    for row in rows:
+        row["ratio_to_reference"] = row["ms_per_model_epoch"] / ref
+    return rows
+
+
+def targets_markdown(table, default_backend):
+    """The issue's targets against this run's ratios for the default backend."""
+    lines = [f"| target ({default_backend}) | ratio to reference | goal | stretch | met |", "|---|---|---|---|---|"]
+    part = table[table["backend"] == default_backend]
+    for name, (min_k, goal, stretch) in TARGETS.items():
+        rows = part[part["K"] >= min_k] if min_k > 1 else part[part["K"] == 1]
+        if rows.empty:
+            continue
+        ratio = float(rows["ratio_to_reference"].min())
+        met = "stretch" if ratio <= stretch else ("yes" if ratio <= goal else "no")
+        lines.append(f"| {name} | {ratio:.2f} | ≤ {goal} | ≤ {stretch} | {met} |")
+    return "\n".join(lines)
+
+
+def write(rows, out_dir, default_backend="jax"):
+    import pandas as pd
+
+    from . import io, plots
+    from .backends import describe
+    from .study import markdown_table
+
+    out_dir = Path(out_dir)
+    table = pd.DataFrame(rows)
+    io.save_csv(out_dir / "benchmark.csv", table)
+    cols = ["implementation", "K", "ms_per_epoch", "ms_per_model_epoch", "ratio_to_reference",
+            "cold_compile_seconds", "warm_compile_seconds", "grad_max_rel_diff_vs_reference"]
+    shown = table[[c for c in cols if c in table]]
+    info = describe()
+    text = ["# Training speed (median per-epoch time, T=1500, H=15, float64)", "",
+            f"Machine: {os.cpu_count()} CPUs; PyTensor {info['pytensor']}, JAX {info.get('jax')}, "
+            f"devices: {info.get('jax_devices', '?')}; C BLAS: `{info['blas__ldflags'] or 'none'}`.", "",
+            markdown_table(shown),
+            "", targets_markdown(table, default_backend), ""]
+    io.save_text(out_dir / "benchmark.md", "\n".join(text))
+    fig = plots.benchmark(table)
+    io.save_figure(out_dir / "benchmark.png", fig, dpi=110)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--backends", nargs="+", default=["c", "jax", "numba"], choices=["c", "jax", "numba"])
+    ap.add_argument("--stack", nargs="+", type=int, default=[1, 8, 64], help="numbers of stacked models K")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--max-epochs", type=int, default=200, help="at most this many epochs per repeat")
+    ap.add_argument("--no-compile-times", action="store_true", help="skip the cold/warm compile measurements")
+    ap.add_argument("--default-backend", default="jax")
+    ap.add_argument("--out", default="results/benchmark", help="folder for benchmark.csv/.md/.png")
+    ap.add_argument("--compile-only", metavar="BACKEND", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.compile_only:
+        return _compile_only(args.compile_only, args.stack[0])
+    for name in ("repeats", "max_epochs"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be >= 1")
+    if min(args.stack) < 1:
+        ap.error("--stack values must be >= 1")
+    rows = run(args.backends, args.stack, args.repeats, args.max_epochs,
+               compile_times=not args.no_compile_times, log=lambda m: print(m, flush=True))
+    write(rows, args.out, args.default_backend)
+
+
+if __name__ == "__main__":
+    main()

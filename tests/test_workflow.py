@@ -1,0 +1,369 @@
+"""Workflow tests: the real Snakemake CLI on a tiny study, in temporary copies of the repository.
+
+The tiny study runs once per module (fixture ``study``); the output checks read it, and the rerun
+tests dry-run copies of it (``shutil.copytree`` keeps mtimes and ``.snakemake/`` metadata), parsing
+the jobs Snakemake would run. Bad configs run against fresh copies that hold no results.
+"""
+
+import copy
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+COPIED = ("workflow", "scripts", "rnn", "config", "profiles")
+
+TINY = {
+    "data": {"generator": "mackey_glass", "length": 400, "tau": 17, "seed": 0, "train": 200, "validation": 100},
+    "horizon": 150,
+    "backend": "jax",
+    "seeds": [0, 1],
+    "optimizers": ["sgd", "bfgs", "sgd+bfgs"],
+    "curve_every": 10,
+    "baseline": {"hidden": 6, "nonlinearity": "tanh", "lr": 0.3, "epochs": 30, "bfgs_maxiter": 20},
+    "ablations": {"hidden": [3], "nonlinearity": ["relu"], "skip": [True], "lr": [0.1]},
+}
+VARIANTS = {  # name -> (axis, value as written in the tables)
+    "baseline": ("baseline", ""),
+    "hidden-3": ("hidden", "3"),
+    "nonlinearity-relu": ("nonlinearity", "relu"),
+    "skip-true": ("skip", "true"),
+    "lr-0.1": ("lr", "0.1"),
+}
+AXES = ["hidden", "nonlinearity", "skip", "lr"]
+OPTIMIZERS = TINY["optimizers"]
+SEEDS = TINY["seeds"]
+STUDY_FIGURES = ["prediction", "learning_curves", "attractor", "continuation_best"]
+PLOT_RULES = {"plot_variant", "plot_ablation", "figures"}
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def copy_repo(dest, config=TINY):
+    """A copy of the repository's workflow, scripts, package, config and profiles, with ``config``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    write_config(dest, config)
+    return dest
+
+
+def write_config(root, config):
+    # --configfile would deep-merge into config/config.yaml, so the tiny config replaces it instead.
+    (root / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def snakemake(root, *args, timeout=300):
+    """Run the Snakemake CLI in ``root``; returns (exit status, stdout and stderr together)."""
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=root, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+    return proc.returncode, proc.stdout
+
+
+def ok(root, *args, timeout=300):
+    rc, out = snakemake(root, *args, timeout=timeout)
+    assert rc == 0, f"snakemake {' '.join(args)} failed ({rc}):\n{out[-6000:]}"
+    return out
+
+
+JOB = re.compile(r"^(?:local)?rule (\w+):\n((?:    .*\n)*)", re.M)
+
+
+def jobs(output):
+    """The jobs a (dry) run lists: [{"rule", "wildcards": {...}, "resources": {...}}]."""
+    def pairs(text):
+        return dict(kv.split("=", 1) for kv in text.split(", ")) if text else {}
+
+    found = []
+    for rule, body in JOB.findall(output):
+        fields = dict(re.findall(r"^    (\w+): (.*)$", body, re.M))
+        found.append({"rule": rule, "wildcards": pairs(fields.get("wildcards")),
+                      "resources": pairs(fields.get("resources"))})
+    return found
+
+
+def planned(root, *args):
+    """{rule: sorted wildcard values} of what ``snakemake -n`` would run in ``root``."""
+    out = ok(root, "-n", *args)
+    plan = {}
+    for job in jobs(out):
+        plan.setdefault(job["rule"], []).append(",".join(job["wildcards"].values()))
+    return {rule: sorted(values) for rule, values in plan.items()}
+
+
+def read_runs(root):
+    return pd.read_csv(root / "results/tables/runs.csv", dtype={"value": str}).fillna({"value": ""})
+
+
+def is_png(path):
+    import matplotlib.image
+
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert data[-12:] == b"\x00\x00\x00\x00IEND\xaeB`\x82", f"{path} is truncated"
+    image = matplotlib.image.imread(path)
+    return image.ndim == 3 and image.shape[0] > 50 and image.shape[1] > 50
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """The tiny study, run once: the root of a finished copy of the repository."""
+    root = copy_repo(tmp_path_factory.mktemp("study"))
+    ok(root, "--cores", "2", timeout=900)
+    return root
+
+
+@pytest.fixture
+def study_copy(study, tmp_path):
+    """A private copy of the finished study (mtimes and .snakemake metadata kept)."""
+    return Path(shutil.copytree(study, tmp_path / "study", symlinks=True))
+
+
+# --- the finished study -------------------------------------------------------------------------
+
+def test_runs_table_has_one_row_per_variant_optimizer_seed(study):
+    runs = read_runs(study)
+    required = ["variant", "axis", "value", "optimizer", "seed", "backend", "status", "train_mse", "val_mse",
+                "nrmse_1", "nrmse_84", "vpt_steps", "vpt_lyapunov", "spectral_error", "train_seconds",
+                "bfgs_iterations"]
+    assert set(required) <= set(runs.columns), set(required) - set(runs.columns)
+    # NRMSE at h steps only for the h within the horizon (150): 1 and 84, not 200, 500, 1000.
+    assert {c for c in runs.columns if c.startswith("nrmse_")} == {"nrmse_1", "nrmse_84"}
+    keys = list(zip(runs["variant"], runs["optimizer"], runs["seed"]))
+    assert len(keys) == len(set(keys)) == len(VARIANTS) * len(OPTIMIZERS) * len(SEEDS)
+    assert set(keys) == {(v, o, s) for v in VARIANTS for o in OPTIMIZERS for s in SEEDS}
+    for name, (axis, value) in VARIANTS.items():
+        rows = runs[runs["variant"] == name]
+        assert set(rows["axis"]) == {axis} and set(rows["value"]) == {value}, name
+    assert set(runs["backend"]) == {"jax"}
+    assert set(runs["status"]) <= {"ok", "unstable", "diverged"}
+
+    trained = runs[runs["status"] != "diverged"]
+    assert len(trained) > 0
+    for col in ("train_mse", "val_mse", "nrmse_1"):
+        assert np.all(np.isfinite(trained[col])) and np.all(trained[col] >= 0), col
+    assert np.all(runs["train_seconds"] > 0)
+    assert np.all(np.isfinite(runs.loc[runs["status"] == "ok", "vpt_steps"]))
+    assert runs.loc[runs["optimizer"] == "sgd", "bfgs_iterations"].isna().all()
+    iterations = trained.loc[trained["optimizer"] != "sgd", "bfgs_iterations"]
+    assert iterations.notna().all() and iterations.between(1, TINY["baseline"]["bfgs_maxiter"]).all()
+
+
+def test_ablation_table_summarises_runs(study):
+    runs = read_runs(study)
+    table = pd.read_csv(study / "results/tables/ablation.csv", dtype={"value": str}).fillna({"value": ""})
+    pairs = list(zip(table["variant"], table["optimizer"]))
+    assert sorted(pairs) == sorted((v, o) for v in VARIANTS for o in OPTIMIZERS)
+    assert (table["n"] == len(SEEDS)).all()
+    assert (table["n_ok"] + table["n_unstable"] + table["n_diverged"] == table["n"]).all()
+    for metric in ("train_mse", "val_mse", "nrmse_1", "nrmse_84", "vpt_steps", "vpt_lyapunov", "spectral_error"):
+        for stat in ("mean", "std", "ci95"):
+            assert f"{metric}_{stat}" in table.columns, f"{metric}_{stat}"
+    for _, row in table.iterrows():
+        group = runs[(runs["variant"] == row["variant"]) & (runs["optimizer"] == row["optimizer"])]
+        assert row["n_diverged"] == (group["status"] == "diverged").sum()
+        values = group.loc[group["status"] != "diverged", "val_mse"].to_numpy(float)
+        values = values[np.isfinite(values)]
+        if len(values):
+            assert math.isclose(row["val_mse_mean"], values.mean(), rel_tol=1e-9)
+        assert (row["axis"], row["value"]) == VARIANTS[row["variant"]]
+
+    markdown = (study / "results/tables/ablation.md").read_text()
+    for axis in AXES:
+        assert f"### {axis}" in markdown
+    for name in VARIANTS:
+        assert f"| {name} |" in markdown
+
+
+def test_figures_are_valid_pngs(study):
+    expected = {f"continuations/{v}.png" for v in VARIANTS} | {f"curves/{v}.png" for v in VARIANTS}
+    expected |= {f"ablation/{a}.png" for a in AXES} | {f"{f}.png" for f in STUDY_FIGURES}
+    figures = study / "results/figures"
+    assert {str(p.relative_to(figures)) for p in figures.rglob("*.png")} == expected
+    for name in sorted(expected):
+        assert is_png(figures / name), name
+    # atomic writes leave no temporary files behind
+    assert not [p for p in (study / "results").rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_summary_links_existing_figures(study):
+    summary = study / "results/summary.md"
+    text = summary.read_text()
+    assert text.startswith("# RNN ablation study: summary")
+    assert f"Variants: {len(VARIANTS)}." in text
+    assert f"Runs: {len(VARIANTS) * len(OPTIMIZERS) * len(SEEDS)} (" in text
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert len(links) == len(AXES) + len(STUDY_FIGURES)
+    for link in links:
+        assert (summary.parent / link).is_file(), link
+
+
+def test_every_job_has_a_log_and_training_logs_progress(study):
+    logs = [study / "logs" / f for f in ("data.log", "aggregate.log", "figures.log", "summary.log")]
+    logs += [study / f"logs/train/{v}.log" for v in VARIANTS] + [study / f"logs/plot_variant/{v}.log" for v in VARIANTS]
+    logs += [study / f"logs/plot_ablation/{a}.log" for a in AXES]
+    assert [p for p in logs if not p.is_file()] == []
+    last_epoch = TINY["baseline"]["epochs"] - 1
+    for name in VARIANTS:
+        text = (study / f"logs/train/{name}.log").read_text()
+        epochs = [int(e) for e in re.findall(r"epoch (\d+) cost", text)]
+        assert len(epochs) >= 2 and max(epochs) == last_epoch, name
+        assert re.search(r"bfgs iteration \d+ cost", text), name
+
+
+def test_train_benchmarks(study):
+    for name in VARIANTS:
+        bench = pd.read_csv(study / f"benchmarks/train/{name}.tsv", sep="\t")
+        assert {"s", "max_rss", "cpu_time"} <= set(bench.columns)
+        assert len(bench) == 1 and bench["s"].iloc[0] > 0, name
+
+
+def test_report_builds_offline(study_copy):
+    out = ok(study_copy, "--report", "results/report.html")
+    assert "ERROR/" not in out, "a report caption does not parse as reStructuredText"
+    report = study_copy / "results/report.html"
+    assert report.stat().st_size > 100_000
+    html = report.read_text(errors="replace")
+    assert html.lstrip().lower().startswith("<!doctype html")
+    for name in ("hidden-3", "skip-true", "ablation.csv", "summary.md"):
+        assert name in html, name
+
+
+# --- rerun semantics ----------------------------------------------------------------------------
+
+def test_second_run_has_nothing_to_do(study_copy):
+    before = {p: p.stat().st_mtime_ns for p in (study_copy / "results").rglob("*") if p.is_file()}
+    out = ok(study_copy, "--cores", "4")
+    assert "Nothing to be done" in out
+    assert jobs(out) == []
+    after = {p: p.stat().st_mtime_ns for p in (study_copy / "results").rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_new_ablation_value_trains_only_that_variant(study_copy):
+    config = copy.deepcopy(TINY)
+    config["ablations"]["hidden"] = [4]
+    write_config(study_copy, config)
+    plan = planned(study_copy)
+    assert plan["train"] == ["hidden-4"]
+    assert plan["plot_variant"] == ["hidden-4"]
+    assert "aggregate" in plan and "summary" in plan
+    assert "data" not in plan
+
+
+@pytest.mark.parametrize(("key", "value", "override"), [("lr", 0.2, "lr-0.1"),
+                                                        ("nonlinearity", "sigmoid", "nonlinearity-relu")])
+def test_baseline_change_retrains_variants_that_inherit_it(study_copy, key, value, override):
+    config = copy.deepcopy(TINY)
+    config["baseline"][key] = value
+    write_config(study_copy, config)
+    plan = planned(study_copy)
+    assert plan["train"] == sorted(v for v in VARIANTS if v != override)
+    assert "data" not in plan
+
+
+def test_editing_metrics_module_reruns_training(study_copy):
+    with open(study_copy / "rnn/metrics.py", "a") as f:
+        f.write("\n# edited by a test\n")
+    plan = planned(study_copy)
+    assert plan["train"] == sorted(VARIANTS)
+    assert "data" not in plan
+
+
+def test_editing_plots_module_reruns_only_plots(study_copy):
+    with open(study_copy / "rnn/plots.py", "a") as f:
+        f.write("\n# edited by a test\n")
+    plan = planned(study_copy)
+    assert PLOT_RULES <= set(plan)
+    assert set(plan) <= PLOT_RULES | {"summary", "all"}
+    assert plan["plot_variant"] == sorted(VARIANTS)
+    assert plan["plot_ablation"] == sorted(AXES)
+
+
+# --- config validation --------------------------------------------------------------------------
+
+def _set(path, value):
+    def change(config):
+        *parents, last = path.split(".")
+        target = config
+        for key in parents:
+            target = target[key]
+        target[last] = value
+    return change
+
+
+BAD_CONFIGS = {  # id: (change, regexes the error message must match: the key, and what is allowed)
+    "unknown-generator": (_set("data.generator", "henon"), [r"data\.generator", r"mackey_glass", r"lorenz"]),
+    "unknown-backend": (_set("backend", "cuda"), [r"backend", r"'c', 'jax', 'numba'"]),
+    "unknown-optimizer": (_set("optimizers", ["sgd", "adam"]), [r"optimizers", r"'adam'", r"sgd\+bfgs"]),
+    "hidden-0": (_set("baseline.hidden", 0), [r"baseline\.hidden", r"minimum of 1"]),
+    "hidden-0-in-ablation": (_set("ablations.hidden", [3, 0]), [r"ablations\.hidden", r">= 1"]),
+    "unknown-nonlinearity-in-ablation": (_set("ablations.nonlinearity", ["relu", "softplus"]),
+                                         [r"ablations\.nonlinearity", r"softplus", r"tanh, sigmoid, relu, linear"]),
+    "negative-l2": (_set("baseline.l2", -0.1), [r"baseline\.l2", r"minimum of 0"]),
+    "lr-0": (_set("baseline.lr", 0), [r"baseline\.lr", r"minimum of 0"]),
+    "epochs-0": (_set("baseline.epochs", 0), [r"baseline\.epochs", r"minimum of 1"]),
+    "train-plus-validation-too-long": (_set("data.validation", 201),
+                                       [r"data\.train \+ data\.validation", r"200 \+ 201", r"data\.length \(400\)"]),
+    "horizon-too-long": (_set("horizon", 201), [r"horizon \(201\)", r"<= data\.length - data\.train \(400 - 200 = 200\)"]),
+    "ablation-key-not-in-baseline": (_set("ablations.dropout", [0.1]), [r"ablations", r"'dropout'", r"'hidden'"]),
+    "empty-seeds": (_set("seeds", []), [r"seeds", r"non-empty"]),
+    "repeated-seeds": (_set("seeds", [1, 1]), [r"seeds", r"non-unique"]),
+    "empty-ablation-list": (_set("ablations.hidden", []), [r"ablations\.hidden", r"non-empty"]),
+    "unknown-top-level-key": (_set("epochs", 3), [r"'epochs' was unexpected", r"allowed keys: data, horizon"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CONFIGS))
+def test_bad_config_is_refused_before_any_job(tmp_path, case):
+    change, expected = BAD_CONFIGS[case]
+    config = copy.deepcopy(TINY)
+    change(config)
+    root = copy_repo(tmp_path / "repo", config)
+    rc, out = snakemake(root, "--cores", "1")
+    assert rc != 0
+    message = out[out.find("Invalid config"):]
+    assert "Invalid config" in out, out[-3000:]
+    for pattern in expected:
+        assert re.search(pattern, message), f"{pattern!r} not in the error:\n{message[:2000]}"
+    assert jobs(out) == []
+    for folder in ("results", "logs", "benchmarks"):
+        assert not (root / folder).exists(), folder
+
+
+# --- lint, format, profiles ---------------------------------------------------------------------
+
+def test_lint_is_clean(tmp_path):
+    root = copy_repo(tmp_path / "repo")
+    rc, out = snakemake(root, "--lint")
+    assert rc == 0 and "Lints for" not in out, out[-6000:]
+
+
+def test_snakefmt_check_passes():
+    proc = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "--diff", str(REPO / "workflow")],
+                          text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-6000:]
+
+
+def test_slurm_profile_dry_run(tmp_path):
+    root = copy_repo(tmp_path / "repo")
+    out = ok(root, "-n", "--workflow-profile", "profiles/slurm")
+    assert "profiles/slurm" in out
+    planned_jobs = jobs(out)
+    train = [j for j in planned_jobs if j["rule"] == "train"]
+    assert sorted(j["wildcards"]["variant"] for j in train) == sorted(VARIANTS)
+    for job in train:  # the profile's set-resources for train
+        assert job["resources"]["runtime"] == "60" and job["resources"]["mem_mb"] == "4000"
+    assert {j["rule"] for j in planned_jobs} >= {"data", "train", "aggregate", "summary", "all"}
