@@ -44,6 +44,10 @@ def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend="ja
     and ``timing`` (seconds per phase).
     """
     series = np.asarray(series, dtype=np.float64).reshape(-1, 1)
+    unknown = sorted(set(settings) - set(Spec.__dataclass_fields__) - set(TRAINING_KEYS))
+    if unknown:
+        allowed = ", ".join([*Spec.__dataclass_fields__, *TRAINING_KEYS])
+        raise ValueError(f"unknown settings {', '.join(unknown)}; allowed: {allowed}")
     spec = Spec.from_dict(settings)
     training = {k: settings[k] for k in TRAINING_KEYS if k in settings}
     check_settings(**training, log_every=log_every)
@@ -67,11 +71,12 @@ def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend="ja
 
     def monitor(params):
         y, _ = compiled.generate(series, params)
-        return {
-            "train_mse": np.array([metrics.one_step_mse(y[:, k], series, 1, train) for k in range(len(seeds))]),
-            "val_mse": np.array([metrics.one_step_mse(y[:, k], series, train, train + validation)
-                                 for k in range(len(seeds))]),
-        }
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverged model's error may overflow
+            return {
+                "train_mse": np.array([metrics.one_step_mse(y[:, k], series, 1, train) for k in range(len(seeds))]),
+                "val_mse": np.array([metrics.one_step_mse(y[:, k], series, train, train + validation)
+                                     for k in range(len(seeds))]),
+            }
 
     t0 = time.perf_counter()
     runs = train_all(compiled, x_train, seeds, list(optimizers), log_every=log_every, monitor=monitor,

@@ -25,6 +25,12 @@ class BadFileError(ValueError):
         self.path = Path(path)
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic(path, mode="w"):
     """Open a temporary sibling of ``path`` for writing; rename it over ``path`` on success."""
@@ -32,6 +38,7 @@ def atomic(path, mode="w"):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # the permissions a plain open() would give, not mkstemp's 0600
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
@@ -74,8 +81,12 @@ def load_npz(path, required=()):
     if not path.is_file():
         raise BadFileError(path, "file not found")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        with open(path, "rb") as f:
+            data = np.load(f, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError(f"holds a single {type(data).__name__}, not an archive of named arrays")
+            with data:
+                arrays = {k: data[k] for k in data.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
         raise BadFileError(path, f"not a readable .npz archive ({type(exc).__name__}: {exc})") from None
     missing = [k for k in required if k not in arrays]

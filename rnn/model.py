@@ -147,14 +147,14 @@ def predictions(spec, x, h, p):
 
 
 def penalty(spec, p):
-    """l2 sum p^2 + l1 sum |p| over every parameter, per model: (K,)."""
+    """l2 sum p^2 + l1 sum |p| over every parameter, per model: (K,). Symbolic or NumPy params."""
     total = 0.0
     for v in p.values():
-        axes = tuple(range(1, v.ndim))
+        flat = v.reshape((v.shape[0], -1))
         if spec.l2:
-            total = total + spec.l2 * (v**2).sum(axis=axes)
+            total = total + spec.l2 * (flat**2).sum(axis=1)
         if spec.l1:
-            total = total + spec.l1 * abs(v).sum(axis=axes)
+            total = total + spec.l1 * abs(flat).sum(axis=1)
     return total
 
 
@@ -189,7 +189,10 @@ def loss_graph(spec, K, T, gradient="bptt"):
     """Symbolic inputs and outputs of the training loss for K stacked models on a (T, 1) series.
 
     Returns (inputs, outputs) with inputs [x, *params, *noise] (noise only when
-    spec.weight_noise > 0, one per weight matrix) and outputs [cost (K,), mse (K,), *grads].
+    spec.weight_noise > 0, one per weight matrix) and outputs [mse (K,), *grads of the cost].
+    The cost is mse + ``penalty(spec, params)``; ``Compiled`` adds the penalty in NumPy, row by
+    row, so that a model's cost is bitwise the same however many models are stacked (a backend
+    may sum a stacked penalty in another order, and BFGS's line search amplifies one ulp).
     """
     if gradient not in ("bptt", "autodiff"):
         raise ValueError(f"gradient must be 'bptt' or 'autodiff', got {gradient!r}")
@@ -201,9 +204,8 @@ def loss_graph(spec, K, T, gradient="bptt"):
     h = hidden_states(spec, x, p_eff)
     err = predictions(spec, x, h, p_eff)[:-1] - x[1:]  # (T-1, K)
     mse = (err**2).mean(axis=0)
-    cost = mse + penalty(spec, p)
     if gradient == "autodiff":
-        grads = dict(zip(p, pt.grad(cost.sum(), list(p.values()))))
+        grads = dict(zip(p, pt.grad((mse + penalty(spec, p)).sum(), list(p.values()))))
     else:
         grads = _bptt(spec, x, h, err, p_eff)
         for n, v in p.items():
@@ -212,7 +214,7 @@ def loss_graph(spec, K, T, gradient="bptt"):
             if spec.l1:
                 grads[n] = grads[n] + spec.l1 * pt.sign(v)
     inputs = [x, *p.values(), *noise.values()]
-    return inputs, [cost, mse, *(grads[n] for n in p)]
+    return inputs, [mse, *(grads[n] for n in p)]
 
 
 def generation_graph(spec, K, length, train, horizon):
@@ -275,8 +277,9 @@ class Compiled:
         if self._zero_noise:
             noise = self._zero_noise if noise is None else noise
             args += [noise[n] for n in self._zero_noise]
-        cost, mse, *grads = self._loss(*args)
-        return np.asarray(cost), np.asarray(mse), {n: np.asarray(g) for n, g in zip(self.names, grads)}
+        mse, *grads = self._loss(*args)
+        mse = np.asarray(mse)
+        return mse + penalty(self.spec, params), mse, {n: np.asarray(g) for n, g in zip(self.names, grads)}
 
     def generate(self, x_full, params):
         if self._gen is None:

@@ -47,19 +47,30 @@ def prediction(series, y, train, validation, title=""):
     return fig
 
 
-def continuation(series, continuations, train, lyapunov=float("nan"), title=""):
-    """Closed-loop continuations (one line per seed and optimizer) against the true series."""
+def continuation(series, continuations, train, lyapunov=float("nan"), title="", diverged=None):
+    """Closed-loop continuations (one line per seed and optimizer) against the true series.
+
+    ``diverged`` ({optimizer: (K,) bool}) marks runs whose training diverged: they are not drawn,
+    and their panel says how many there were.
+    """
     s = np.ravel(series)
     fig, axes = plt.subplots(len(continuations), 1, figsize=(11, 2.6 * len(continuations)), sharex=True,
                              squeeze=False)
     for i, (ax, (opt, cont)) in enumerate(zip(axes[:, 0], continuations.items())):
         horizon = cont.shape[0]
         t = np.arange(train, train + horizon)
-        ax.plot(np.arange(train - 200, train + horizon), s[train - 200:train + horizon], color="black",
-                lw=1.4, label="true series")
-        for k in range(cont.shape[1]):
+        start = max(0, train - 200)
+        ax.plot(np.arange(start, train + horizon), s[start:train + horizon], color="black", lw=1.4,
+                label="true series")
+        bad = np.zeros(cont.shape[1], dtype=bool) if diverged is None else np.asarray(diverged[opt], dtype=bool)
+        drawn = 0
+        for k in np.flatnonzero(~bad):
             ax.plot(t, np.clip(cont[:, k], -2, 2), color=OPTIMIZER_COLORS.get(opt, f"C{i}"), lw=0.8, alpha=0.7,
-                    label=f"{opt}: generated (each line a seed)" if k == 0 else None)
+                    label=f"{opt}: generated (each line a seed)" if drawn == 0 else None)
+            drawn += 1
+        if bad.any():
+            ax.text(0.99, 0.95, f"{opt}: {bad.sum()} of {bad.size} seeds diverged in training (not drawn)",
+                    transform=ax.transAxes, ha="right", va="top", color="red", fontsize=9)
         ax.axvline(train, color="0.4", ls=":", lw=1)
         if np.isfinite(lyapunov) and 0 < 1 / lyapunov < horizon:
             ax.axvline(train + 1 / lyapunov, color="0.6", ls="--", lw=1, label="one Lyapunov time")

@@ -2,7 +2,8 @@
 
 Both take a ``Compiled`` model (``rnn.model``), the training segment (T, 1) and stacked parameters
 (dict name -> (K, ...)), and never let one model's failure stop the others: a model whose cost
-becomes NaN or inf is frozen at its last finite parameters and reported as diverged.
+becomes NaN or inf, or grows past ``BLOWUP`` times its initial cost, is frozen at the parameters
+that gave that cost (no further update) and reported as diverged.
 """
 
 import logging
@@ -14,6 +15,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 OPTIMIZERS = ("sgd", "bfgs", "sgd+bfgs")
+BLOWUP = 1e6  # a cost this many times the initial cost counts as diverged (on its way to inf)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,9 @@ def sgd(compiled, x, params, seeds, lr=0.3, epochs=1001, log_every=10, monitor=N
     for epoch in range(epochs):
         noise = _draw_noise(spec, rngs) if rngs else None
         cost, _, grads = compiled.loss_and_grad(x, params, noise)
-        bad = ~np.isfinite(cost) | ~np.all([np.isfinite(g).reshape(K, -1).all(axis=1) for g in grads.values()], axis=0)
+        if epoch == 0:
+            limit = BLOWUP * np.where(np.isfinite(cost), cost, np.inf)
+        bad = ~(cost <= limit) | ~np.all([np.isfinite(g).reshape(K, -1).all(axis=1) for g in grads.values()], axis=0)
         newly = bad & ~diverged
         for k in np.flatnonzero(newly):
             log.warning("seed %s diverged at epoch %d (cost %s); frozen", seeds[k], epoch, cost[k])
@@ -94,6 +98,7 @@ class _Lockstep:
         self.cond = threading.Condition()
         self.pending, self.answers, self.done = {}, {}, set()
         self.evaluations = 0
+        self.initial_cost = {}  # each optimizer's first evaluation is at its starting point
 
     def flat(self, params, k):
         return np.concatenate([params[n][k].ravel() for n in self.names])
@@ -127,6 +132,7 @@ class _Lockstep:
             self.evaluations += 1
             with self.cond:
                 for k in batch:
+                    self.initial_cost.setdefault(k, float(cost[k]))
                     self.answers[k] = (float(cost[k]), self.flat(grads, k))
                 self.cond.notify_all()
 
@@ -179,7 +185,8 @@ def bfgs(compiled, x, params, seeds, maxiter=500, skip=None, gtol=1e-5):
         if res is None:
             infos.append({"iterations": 0, "evaluations": 0, "message": "not run", "curve": []})
             continue
-        ok = np.isfinite(res.fun) and np.all(np.isfinite(res.x))
+        initial = lock.initial_cost.get(k, np.inf)
+        ok = np.isfinite(res.fun) and res.fun <= BLOWUP * initial and np.all(np.isfinite(res.x))
         if ok:
             lock.put(res.x, k)
             for n in final:

@@ -7,8 +7,12 @@ io.job_logging(snakemake.log[0])
 name, seg = snakemake.wildcards.variant, snakemake.params.segments
 series = io.load_series(snakemake.input.series)
 pred = experiment.load_predictions(snakemake.input.predictions)
+runs = io.load_csv(snakemake.input.metrics, ["optimizer", "seed", "status"])
+diverged = {opt: [((runs["optimizer"] == opt) & (runs["seed"] == s) & (runs["status"] == "diverged")).any()
+                  for s in pred["seeds"]] for opt in pred["continuation"]}
 fig = plots.continuation(series, pred["continuation"], seg["train"], snakemake.params.lyapunov,
-                         title=f"{name}: free-running continuation after {seg['train']} teacher-forced samples")
+                         title=f"{name}: free-running continuation after {seg['train']} teacher-forced samples",
+                         diverged=diverged)
 io.save_figure(snakemake.output.continuation, fig, dpi=110)
 plt.close(fig)
 curves = io.load_csv(snakemake.input.curves, ["optimizer", "phase", "seed", "step", "cost"])

@@ -3,6 +3,7 @@ rule plot_variant:
         series=rules.data.output.series,
         curves="results/runs/{variant}/curves.csv",
         predictions="results/runs/{variant}/predictions.npz",
+        metrics="results/runs/{variant}/metrics.csv",
         code=code("plots", "experiment", "io"),
     output:
         continuation=report(

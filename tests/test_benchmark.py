@@ -1,0 +1,48 @@
+"""The benchmark command runs end to end and checks gradients; it asserts no timing (that is its report's job)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnn import reference
+from rnn.data import mackey_glass
+from rnn.model import Compiled, Spec, init_params
+
+
+def test_reference_bptt_matches_the_model_gradient():
+    x = mackey_glass(121, seed=3)[0][:120]
+    spec = Spec(hidden=5)
+    params = init_params(spec, [7])
+    cost, _, grads = Compiled(spec, 1, 120, 120, 1, "jax").loss_and_grad(x, params)
+    ref_cost, ref_grads = reference.loss_and_grad(x, *(params[n][0] for n in reference.NAMES), spec.l2)
+    assert ref_cost == pytest.approx(cost[0], rel=1e-12)
+    for name, g in zip(reference.NAMES, ref_grads):
+        np.testing.assert_allclose(grads[name][0], g, rtol=1e-9, atol=1e-15)
+
+
+def test_benchmark_command_writes_table_markdown_and_figure(tmp_path):
+    out = tmp_path / "bench"
+    cmd = [sys.executable, "-m", "rnn.benchmark", "--backends", "jax", "--stack", "1", "2", "--repeats", "2",
+           "--max-epochs", "2", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = pd.read_csv(out / "benchmark.csv")
+    assert list(table["implementation"]) == ["reference (Numba BPTT)", "pytensor jax", "pytensor jax"]
+    assert list(table["K"]) == [1, 1, 2]
+    jax_rows = table[table["backend"] == "jax"]
+    assert (jax_rows["grad_max_rel_diff_vs_reference"] < 1e-10).all()
+    assert np.isfinite(jax_rows["cold_compile_seconds"]).all() and (jax_rows["cold_compile_seconds"] > 0).all()
+    assert table.loc[0, "ratio_to_reference"] == 1.0
+    text = (out / "benchmark.md").read_text()
+    assert "| target (jax) |" in text and "single (K=1)" in text and "stacked (K>=8)" not in text
+    assert (out / "benchmark.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_benchmark_command_refuses_bad_arguments(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "rnn.benchmark", "--backends", "cuda", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--backends" in proc.stderr and "'c', 'jax', 'numba'" in proc.stderr
+    assert not any(tmp_path.iterdir())

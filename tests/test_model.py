@@ -1,0 +1,356 @@
+"""rnn.model: the scan graphs against a NumPy transcription of the model, finite differences,
+autodiff, stacking, the three backends, closed-loop generation and the initial parameters."""
+
+import numpy as np
+import pytest
+
+from rnn import backends, metrics
+from rnn.data import mackey_glass
+from rnn.model import NONLINEARITIES, Compiled, Spec, init_params
+from rnn.train import sgd
+
+T = 40  # training length of the small models
+H = 3
+
+
+# --- a NumPy transcription of the model (one slot), independent of the PyTensor graphs ---------
+
+def np_activation(name, z):
+    return {"tanh": np.tanh, "sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)),
+            "relu": lambda v: np.maximum(v, 0.0), "linear": lambda v: v}[name](z)
+
+
+def np_step(spec, x_t, h_prev, q):
+    """One step of the RNN for one model: (hidden (H,), prediction) from input x_t and h_{t-1}."""
+    h = np_activation(spec.nonlinearity, x_t * q["w_xh"][0] + q["b_h"] + h_prev @ q["w_hh"])
+    y = h @ q["w_ho"][:, 0] + q["b_o"][0]
+    if spec.skip:
+        y = y + x_t * q["w_xo"][0, 0]
+    return h, y
+
+
+def np_teacher_forced(spec, x, q):
+    """Hidden states (T, H) and predictions (T,) over a (T, 1) series for one model's params q."""
+    h = np.zeros(spec.hidden)
+    hs, ys = [], []
+    for x_t in x[:, 0]:
+        h, y = np_step(spec, x_t, h, q)
+        hs.append(h)
+        ys.append(y)
+    return np.array(hs), np.array(ys)
+
+
+def np_cost(spec, x, q, noise=None):
+    """(cost, mse) of one model: MSE at the noisy weights, penalties on the clean ones."""
+    q_eff = {n: v + noise[n] if noise and n in noise else v for n, v in q.items()}
+    _, y = np_teacher_forced(spec, x, q_eff)
+    mse = np.mean((y[:-1] - x[1:, 0]) ** 2)
+    pen = sum(spec.l2 * np.sum(v**2) + spec.l1 * np.sum(np.abs(v)) for v in q.values())
+    return mse + pen, mse
+
+
+def slot(params, k):
+    return {n: v[k] for n, v in params.items()}
+
+
+def random_params(spec, K, seed, scale=0.5):
+    """Parameters of a size that makes every term of the gradient matter (biases non-zero too)."""
+    rng = np.random.default_rng(seed)
+    return {n: rng.normal(0.0, scale, (K, *s)) for n, s in spec.param_shapes.items()}
+
+
+def random_noise(spec, K, seed):
+    rng = np.random.default_rng(seed)
+    return {n: rng.normal(0.0, 0.3, (K, *spec.param_shapes[n])) for n in spec.noisy}
+
+
+def rel_err(a, b):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+SWITCHES = {
+    "tanh": Spec(hidden=H),
+    "sigmoid": Spec(hidden=H, nonlinearity="sigmoid"),
+    "relu": Spec(hidden=H, nonlinearity="relu"),
+    "linear": Spec(hidden=H, nonlinearity="linear"),
+    "skip": Spec(hidden=H, skip=True),
+    "weight_noise": Spec(hidden=H, weight_noise=0.1),
+    "l1": Spec(hidden=H, l1=0.02, l2=0.0),
+    "l2": Spec(hidden=H, l2=0.05),
+}
+
+
+@pytest.fixture(scope="module")
+def series():
+    return mackey_glass(200, seed=0)[0]
+
+
+def switch_case(name):
+    spec = SWITCHES[name]
+    params = random_params(spec, 1, seed=sorted(SWITCHES).index(name))
+    noise = random_noise(spec, 1, seed=99) if spec.weight_noise > 0 else None
+    return spec, params, noise
+
+
+def cost_at(compiled, x, params, noise):
+    return float(compiled.loss_and_grad(x, params, noise)[0][0])
+
+
+@pytest.mark.parametrize("name", SWITCHES)
+def test_cost_matches_numpy_transcription(compiled_model, series, name):
+    spec, params, noise = switch_case(name)
+    x = series[:T]
+    cost, mse, _ = compiled_model(spec, 1, T).loss_and_grad(x, params, noise)
+    want_cost, want_mse = np_cost(spec, x, slot(params, 0), noise and slot(noise, 0))
+    assert cost.shape == (1,) and mse.shape == (1,)
+    assert cost[0] == pytest.approx(want_cost, rel=1e-12)
+    assert mse[0] == pytest.approx(want_mse, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", SWITCHES)
+def test_gradient_matches_central_finite_differences(compiled_model, series, name):
+    spec, params, noise = switch_case(name)
+    x = series[:T]
+    compiled = compiled_model(spec, 1, T)
+    _, _, grads = compiled.loss_and_grad(x, params, noise)
+    eps = 1e-6
+    for n, value in params.items():
+        assert grads[n].shape == value.shape
+        fd = np.zeros_like(value)
+        for i in np.ndindex(value.shape):
+            plus = {**params, n: value.copy()}
+            minus = {**params, n: value.copy()}
+            plus[n][i] += eps
+            minus[n][i] -= eps
+            fd[i] = (cost_at(compiled, x, plus, noise) - cost_at(compiled, x, minus, noise)) / (2 * eps)
+        assert np.max(np.abs(fd)) > 1e-4, f"{n}: the test should exercise a non-trivial gradient"
+        assert rel_err(grads[n], fd) < 1e-6, f"{n}: bptt {grads[n].ravel()} vs fd {fd.ravel()}"
+
+
+def test_weight_noise_enters_the_cost_and_defaults_to_zero(compiled_model, series):
+    spec, params, noise = switch_case("weight_noise")
+    x = series[:T]
+    compiled = compiled_model(spec, 1, T)
+    noisy = compiled.loss_and_grad(x, params, noise)
+    default = compiled.loss_and_grad(x, params)
+    zero = compiled.loss_and_grad(x, params, {n: np.zeros_like(v) for n, v in noise.items()})
+    clean = np_cost(spec, x, slot(params, 0))
+    assert abs(noisy[0][0] - default[0][0]) > 1e-6  # the noise matters
+    assert default[0][0] == zero[0][0] == pytest.approx(clean[0], rel=1e-12)
+
+
+@pytest.mark.parametrize("name", SWITCHES)
+def test_bptt_equals_autodiff(compiled_model, series, name):
+    spec, params, noise = switch_case(name)
+    x = series[:T]
+    by_hand = compiled_model(spec, 1, T, gradient="bptt").loss_and_grad(x, params, noise)
+    auto = compiled_model(spec, 1, T, gradient="autodiff").loss_and_grad(x, params, noise)
+    assert rel_err(by_hand[0], auto[0]) < 1e-12
+    assert rel_err(by_hand[1], auto[1]) < 1e-12
+    for n in params:
+        assert rel_err(by_hand[2][n], auto[2][n]) < 1e-10, n
+
+
+STACK_SPEC = Spec(hidden=4, skip=True, weight_noise=0.05)
+SEEDS = [0, 1, 2]
+
+
+def test_stacked_models_give_each_models_own_cost_and_gradient(compiled_model, series):
+    x = series[:T]
+    stacked = compiled_model(STACK_SPEC, 3, T)
+    alone = compiled_model(STACK_SPEC, 1, T)
+    params = random_params(STACK_SPEC, 3, seed=5, scale=0.3)
+    noise = random_noise(STACK_SPEC, 3, seed=6)
+    cost, mse, grads = stacked.loss_and_grad(x, params, noise)
+    assert cost.shape == (3,) and np.all(np.diff(cost) != 0)  # three different models
+    for k in range(3):
+        one = {n: v[k:k + 1] for n, v in params.items()}
+        c1, m1, g1 = alone.loss_and_grad(x, one, {n: v[k:k + 1] for n, v in noise.items()})
+        assert rel_err(cost[k], c1[0]) <= 1e-10
+        assert rel_err(mse[k], m1[0]) <= 1e-10
+        for n in grads:
+            assert rel_err(grads[n][k], g1[n][0]) <= 1e-10, n
+
+
+def test_stacked_sgd_equals_one_model_at_a_time(compiled_model, series):
+    x = series[:T]
+    start = init_params(STACK_SPEC, SEEDS)
+    p3, curve3, div3 = sgd(compiled_model(STACK_SPEC, 3, T), x, start, SEEDS, lr=0.3, epochs=5, log_every=1)
+    assert not div3.any()
+    assert len(curve3) == 5 * 3
+    for k, seed in enumerate(SEEDS):
+        p1, curve1, div1 = sgd(compiled_model(STACK_SPEC, 1, T), x, init_params(STACK_SPEC, [seed]), [seed],
+                               lr=0.3, epochs=5, log_every=1)
+        assert not div1.any()
+        for n in p3:
+            assert rel_err(p3[n][k], p1[n][0]) <= 1e-10, n
+        costs3 = [r["cost"] for r in curve3 if r["seed"] == seed]
+        costs1 = [r["cost"] for r in curve1]
+        assert rel_err(costs3, costs1) <= 1e-10
+
+
+def test_sgd_moves_every_parameter(compiled_model, series):
+    x = series[:T]
+    start = init_params(STACK_SPEC, SEEDS)
+    params, _, _ = sgd(compiled_model(STACK_SPEC, 3, T), x, start, SEEDS, lr=0.3, epochs=5)
+    for n in start:
+        assert np.all(np.any((params[n] != start[n]).reshape(3, -1), axis=1)), n
+
+
+# --- the three backends give the same numbers at the tutorial's sizes -----------------------------
+
+@pytest.fixture(scope="module")
+def trained_on_each_backend():
+    series = mackey_glass(2000, seed=0)[0]
+    x = np.ascontiguousarray(series[:1500])
+    spec = Spec()
+    out = {}
+    for backend in backends.BACKENDS:
+        compiled = Compiled(spec, 1, 1500, 2000, 500, backend=backend)
+        start = init_params(spec, [0])
+        first = compiled.loss_and_grad(x, start)[1][0]
+        params, curve, diverged = sgd(compiled, x, start, [0], lr=0.3, epochs=20, log_every=5)
+        out[backend] = {"first": first, "mse": compiled.loss_and_grad(x, params)[1][0], "params": params,
+                        "curve": [r["cost"] for r in curve], "diverged": diverged}
+    return out
+
+
+def test_backends_agree_after_20_sgd_epochs_at_tutorial_sizes(trained_on_each_backend):
+    runs = trained_on_each_backend
+    assert set(runs) == {"c", "jax", "numba"}
+    ref = runs["jax"]
+    assert not ref["diverged"].any()
+    assert ref["mse"] < ref["first"]  # training did something
+    for backend, run in runs.items():
+        assert run["mse"] == pytest.approx(ref["mse"], rel=1e-8), backend
+        assert rel_err(run["curve"], ref["curve"]) <= 1e-8, backend
+        for n in ref["params"]:
+            assert rel_err(run["params"][n], ref["params"][n]) <= 1e-8, (backend, n)
+
+
+# --- closed-loop generation ---------------------------------------------------------------------
+
+GEN_SPECS = {"tanh": Spec(hidden=4), "relu_skip": Spec(hidden=4, nonlinearity="relu", skip=True)}
+
+
+@pytest.mark.parametrize("name", GEN_SPECS)
+@pytest.mark.parametrize("horizon", [1, 25])
+def test_generation_continues_from_the_teacher_forced_prediction(compiled_model, series, name, horizon):
+    spec = GEN_SPECS[name]
+    train, length, K = 50, 120, 2
+    params = random_params(spec, K, seed=11, scale=0.4)
+    x_full = series[:length]
+    y, cont = compiled_model(spec, K, train, length, horizon).generate(x_full, params)
+    assert y.shape == (length, K)
+    assert cont.shape == (horizon, K)
+    for k in range(K):
+        q = slot(params, k)
+        hs, ys = np_teacher_forced(spec, x_full, q)
+        assert rel_err(y[:, k], ys) < 1e-12
+        assert cont[0, k] == y[train - 1, k]  # the prediction of x_train made from x_0..x_{train-1}
+        h, y_prev = hs[train - 1], cont[0, k]
+        fed_back = [y_prev]
+        for _ in range(horizon - 1):
+            h, y_prev = np_step(spec, y_prev, h, q)
+            fed_back.append(y_prev)
+        assert rel_err(cont[:, k], fed_back) < 1e-10
+        if horizon > 1:  # the continuation does not depend on the truth after x_train-1
+            other = x_full.copy()
+            other[train:] = 0.0
+            assert np.array_equal(compiled_model(spec, K, train, length, horizon).generate(other, params)[1], cont)
+
+
+def test_training_mse_is_the_one_step_mse_of_the_generated_predictions(compiled_model, series):
+    spec = Spec(hidden=4)
+    train, length = 60, 150
+    params = random_params(spec, 2, seed=3, scale=0.4)
+    _, mse, _ = compiled_model(spec, 2, train).loss_and_grad(series[:train], params)
+    y, _ = compiled_model(spec, 2, train, length, 1).generate(series[:length], params)
+    for k in range(2):
+        assert mse[k] == pytest.approx(metrics.one_step_mse(y[:, k], series[:length], 1, train), rel=1e-12)
+
+
+# --- initial parameters ------------------------------------------------------------------------
+
+def test_init_params_are_reproducible_and_per_seed():
+    spec = Spec()
+    a, b = init_params(spec, [0, 1, 2]), init_params(spec, [0, 1, 2])
+    assert list(a) == ["w_xh", "w_hh", "b_h", "w_ho", "b_o"]
+    for n, shape in spec.param_shapes.items():
+        assert a[n].shape == (3, *shape) and a[n].dtype == np.float64
+        assert np.array_equal(a[n], b[n])
+        for k, seed in enumerate([0, 1, 2]):  # model k's draw does not depend on its neighbours
+            assert np.array_equal(a[n][k], init_params(spec, [seed])[n][0])
+            assert np.array_equal(a[n][k], init_params(spec, [7, seed])[n][1])
+    assert not np.array_equal(a["w_hh"][0], a["w_hh"][1])
+    assert not np.any(a["b_h"]) and not np.any(a["b_o"])
+
+
+def test_init_params_use_the_spec_scales():
+    spec = Spec(hidden=40, init_scale_in=0.1, init_scale_rec=0.02, init_scale_out=0.5)
+    p = init_params(spec, [3])
+    assert p["w_xh"].std() == pytest.approx(0.1, rel=0.3)
+    assert p["w_hh"].std() == pytest.approx(0.02, rel=0.1)
+    assert p["w_ho"].std() == pytest.approx(0.5, rel=0.3)
+
+
+def test_skip_variant_starts_from_the_baselines_weights():
+    base = init_params(Spec(), [0, 5])
+    skip = init_params(Spec(skip=True), [0, 5])
+    assert set(skip) == set(base) | {"w_xo"}
+    for n in base:
+        assert np.array_equal(skip[n], base[n]), n
+    assert skip["w_xo"].shape == (2, 1, 1) and not np.any(skip["w_xo"])
+
+
+def test_nonlinearity_does_not_change_the_initial_weights():
+    base = init_params(Spec(), [4])
+    for name in NONLINEARITIES:
+        other = init_params(Spec(nonlinearity=name, weight_noise=0.1, l1=0.1), [4])
+        assert all(np.array_equal(other[n], base[n]) for n in base)
+
+
+def test_spec_from_dict_ignores_training_keys_and_round_trips():
+    spec = Spec.from_dict({"hidden": 7, "skip": True, "lr": 0.1, "epochs": 3})
+    assert spec == Spec(hidden=7, skip=True)
+    assert Spec.from_dict(spec.to_dict()) == spec
+    assert Spec().to_dict()["hidden"] == 15 and Spec().to_dict()["l2"] == 1e-4
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+def test_spec_rejects_an_unknown_nonlinearity_naming_the_choices():
+    with pytest.raises(ValueError, match=r"nonlinearity.*tanh, sigmoid, relu, linear.*'softplus'"):
+        Spec(nonlinearity="softplus")
+
+
+@pytest.mark.parametrize("hidden", [0, -3, 2.5, True])
+def test_spec_rejects_a_bad_hidden_size(hidden):
+    with pytest.raises(ValueError, match=r"hidden must be an integer >= 1"):
+        Spec(hidden=hidden)
+
+
+@pytest.mark.parametrize("name", ["init_scale_in", "init_scale_rec", "init_scale_out", "weight_noise", "l1", "l2"])
+@pytest.mark.parametrize("value", [-0.1, float("nan"), float("inf")])
+def test_spec_rejects_negative_or_non_finite_scales(name, value):
+    with pytest.raises(ValueError, match=rf"{name} must be a finite number >= 0"):
+        Spec(**{name: value})
+
+
+def test_spec_rejects_a_non_boolean_skip():
+    with pytest.raises(ValueError, match="skip must be true or false"):
+        Spec(skip="yes")
+
+
+def test_unknown_backend_is_rejected_naming_the_choices():
+    with pytest.raises(ValueError, match=r"backend must be one of c, jax, numba; got 'cuda'"):
+        Compiled(Spec(hidden=2), 1, 10, 10, 1, backend="cuda")
+    with pytest.raises(ValueError, match=r"backend must be one of c, jax, numba; got 'JAX'"):
+        backends.mode("JAX")
+    assert [backends.mode(b) for b in ("c", "jax", "numba")] == ["CVM", "JAX", "NUMBA"]
+
+
+def test_unknown_gradient_is_rejected_naming_the_choices():
+    with pytest.raises(ValueError, match=r"gradient must be 'bptt' or 'autodiff'.*'numeric'"):
+        Compiled(Spec(hidden=2), 1, 10, 10, 1, gradient="numeric")
