@@ -120,8 +120,17 @@ def _symbolic_params(spec, K, prefix=""):
     return {n: pt.tensor(prefix + n, shape=(K, *s), dtype="float64") for n, s in spec.param_shapes.items()}
 
 
+MATVEC_DOT_FROM = 24  # hidden size from which a batched dot beats broadcast-multiply-and-sum
+
+
 def _matvec(h, w):
-    """Batched row-vector times matrix: (K, H) x (K, H, H') -> (K, H')."""
+    """Batched row-vector times matrix: (K, H) x (K, H, H') -> (K, H').
+
+    Small H: broadcast, multiply and sum, which XLA fuses into one loop. From ``MATVEC_DOT_FROM``
+    units on, a batched dot (XLA's dot emitter) is faster: 3.3x at H=60 on the CPU.
+    """
+    if w.type.shape[1] >= MATVEC_DOT_FROM:
+        return pt.einsum("ki,kij->kj", h, w)
     return (h[:, :, None] * w).sum(axis=1)
 
 

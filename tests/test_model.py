@@ -6,7 +6,7 @@ import pytest
 
 from rnn import backends, metrics
 from rnn.data import mackey_glass
-from rnn.model import NONLINEARITIES, Compiled, Spec, init_params
+from rnn.model import MATVEC_DOT_FROM, NONLINEARITIES, Compiled, Spec, init_params
 from rnn.train import sgd
 
 T = 40  # training length of the small models
@@ -78,6 +78,8 @@ SWITCHES = {
     "weight_noise": Spec(hidden=H, weight_noise=0.1),
     "l1": Spec(hidden=H, l1=0.02, l2=0.0),
     "l2": Spec(hidden=H, l2=0.05),
+    # wide enough for the batched-dot form of the recurrent product (rnn.model._matvec)
+    "wide": Spec(hidden=MATVEC_DOT_FROM + 2, skip=True, l2=0.01),
 }
 
 
@@ -88,7 +90,8 @@ def series():
 
 def switch_case(name):
     spec = SWITCHES[name]
-    params = random_params(spec, 1, seed=sorted(SWITCHES).index(name))
+    # the same recurrent gain at every width: std 0.5 at H=3, shrinking as 1/sqrt(H)
+    params = random_params(spec, 1, seed=sorted(SWITCHES).index(name), scale=0.5 * min(1.0, np.sqrt(H / spec.hidden)))
     noise = random_noise(spec, 1, seed=99) if spec.weight_noise > 0 else None
     return spec, params, noise
 
@@ -231,7 +234,8 @@ def test_backends_agree_after_20_sgd_epochs_at_tutorial_sizes(trained_on_each_ba
 
 # --- closed-loop generation ---------------------------------------------------------------------
 
-GEN_SPECS = {"tanh": Spec(hidden=4), "relu_skip": Spec(hidden=4, nonlinearity="relu", skip=True)}
+GEN_SPECS = {"tanh": Spec(hidden=4), "relu_skip": Spec(hidden=4, nonlinearity="relu", skip=True),
+             "wide": Spec(hidden=MATVEC_DOT_FROM + 2)}
 
 
 @pytest.mark.parametrize("name", GEN_SPECS)
@@ -239,7 +243,7 @@ GEN_SPECS = {"tanh": Spec(hidden=4), "relu_skip": Spec(hidden=4, nonlinearity="r
 def test_generation_continues_from_the_teacher_forced_prediction(compiled_model, series, name, horizon):
     spec = GEN_SPECS[name]
     train, length, K = 50, 120, 2
-    params = random_params(spec, K, seed=11, scale=0.4)
+    params = random_params(spec, K, seed=11, scale=0.4 * min(1.0, np.sqrt(4 / spec.hidden)))
     x_full = series[:length]
     y, cont = compiled_model(spec, K, train, length, horizon).generate(x_full, params)
     assert y.shape == (length, K)
