@@ -114,6 +114,10 @@ def load_csv(path, required=()):
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise BadFileError(path, f"not a readable CSV table ({type(exc).__name__}: {exc})") from None
+    with open(path, "rb") as f:  # save_csv ends every table with a newline; pandas reads a cut row as NaNs
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) != b"\n":
+            raise BadFileError(path, "truncated: its last line is incomplete")
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise BadFileError(path, f"lacks the columns {', '.join(missing)}")
@@ -131,8 +135,13 @@ def load_json(path):
 
 
 def job_logging(path, level="INFO"):
-    """Send this process's log records (and Python warnings) to ``path`` and to stderr."""
+    """Send this process's log records (and Python warnings) to ``path`` and to stderr.
+
+    An exception that ends the job is logged there too: Snakemake shows a failed job's log, and a
+    cluster job's stderr is not where the user looks.
+    """
     import logging
+    import sys
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     handlers = [logging.FileHandler(path, mode="w"), logging.StreamHandler()]
@@ -140,3 +149,10 @@ def job_logging(path, level="INFO"):
     logging.basicConfig(level=level, handlers=handlers, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.captureWarnings(True)
+
+    def log_uncaught(kind, value, tb):
+        if issubclass(kind, KeyboardInterrupt):
+            return sys.__excepthook__(kind, value, tb)
+        logging.getLogger("rnn").error("job failed: %s: %s", kind.__name__, value, exc_info=(kind, value, tb))
+
+    sys.excepthook = log_uncaught

@@ -7,7 +7,6 @@ the jobs Snakemake would run. Bad configs run against fresh copies that hold no 
 
 import copy
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -17,21 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-COPIED = ("workflow", "scripts", "rnn", "config", "profiles")
+from helpers import REPO, TINY, copy_repo, is_png, jobs, ok, planned, read_runs, snakemake, write_config
 
-TINY = {
-    "data": {"generator": "mackey_glass", "length": 400, "tau": 17, "seed": 0, "train": 200, "validation": 100},
-    "horizon": 150,
-    "backend": "jax",
-    "seeds": [0, 1],
-    "optimizers": ["sgd", "bfgs", "sgd+bfgs"],
-    "curve_every": 10,
-    "baseline": {"hidden": 6, "nonlinearity": "tanh", "lr": 0.3, "epochs": 30, "bfgs_maxiter": 20},
-    "ablations": {"hidden": [3], "nonlinearity": ["relu"], "skip": [True], "lr": [0.1]},
-}
 VARIANTS = {  # name -> (axis, value as written in the tables)
     "baseline": ("baseline", ""),
     "hidden-3": ("hidden", "3"),
@@ -44,75 +31,6 @@ OPTIMIZERS = TINY["optimizers"]
 SEEDS = TINY["seeds"]
 STUDY_FIGURES = ["prediction", "learning_curves", "attractor", "continuation_best"]
 PLOT_RULES = {"plot_variant", "plot_ablation", "figures"}
-
-
-# --- helpers ------------------------------------------------------------------------------------
-
-def copy_repo(dest, config=TINY):
-    """A copy of the repository's workflow, scripts, package, config and profiles, with ``config``."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in COPIED:
-        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    write_config(dest, config)
-    return dest
-
-
-def write_config(root, config):
-    # --configfile would deep-merge into config/config.yaml, so the tiny config replaces it instead.
-    (root / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-
-
-def snakemake(root, *args, timeout=300):
-    """Run the Snakemake CLI in ``root``; returns (exit status, stdout and stderr together)."""
-    env = {**os.environ, "MPLBACKEND": "Agg"}
-    proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=root, env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
-    return proc.returncode, proc.stdout
-
-
-def ok(root, *args, timeout=300):
-    rc, out = snakemake(root, *args, timeout=timeout)
-    assert rc == 0, f"snakemake {' '.join(args)} failed ({rc}):\n{out[-6000:]}"
-    return out
-
-
-JOB = re.compile(r"^(?:local)?rule (\w+):\n((?:    .*\n)*)", re.M)
-
-
-def jobs(output):
-    """The jobs a (dry) run lists: [{"rule", "wildcards": {...}, "resources": {...}}]."""
-    def pairs(text):
-        return dict(kv.split("=", 1) for kv in text.split(", ")) if text else {}
-
-    found = []
-    for rule, body in JOB.findall(output):
-        fields = dict(re.findall(r"^    (\w+): (.*)$", body, re.M))
-        found.append({"rule": rule, "wildcards": pairs(fields.get("wildcards")),
-                      "resources": pairs(fields.get("resources"))})
-    return found
-
-
-def planned(root, *args):
-    """{rule: sorted wildcard values} of what ``snakemake -n`` would run in ``root``."""
-    out = ok(root, "-n", *args)
-    plan = {}
-    for job in jobs(out):
-        plan.setdefault(job["rule"], []).append(",".join(job["wildcards"].values()))
-    return {rule: sorted(values) for rule, values in plan.items()}
-
-
-def read_runs(root):
-    return pd.read_csv(root / "results/tables/runs.csv", dtype={"value": str}).fillna({"value": ""})
-
-
-def is_png(path):
-    import matplotlib.image
-
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
-    assert data[-12:] == b"\x00\x00\x00\x00IEND\xaeB`\x82", f"{path} is truncated"
-    image = matplotlib.image.imread(path)
-    return image.ndim == 3 and image.shape[0] > 50 and image.shape[1] > 50
 
 
 # --- fixtures -----------------------------------------------------------------------------------

@@ -18,6 +18,54 @@ os.environ.update(
 
 from rnn import study
 
+# --- resuming after a kill --------------------------------------------------------------------
+# Snakemake locks the working directory while it runs and a SIGKILL leaves those locks behind;
+# they record no process, so the next run would stop and ask for `snakemake --unlock`. Each run
+# records its process id once it holds the locks (onstart); a later run removes the locks when
+# that process is gone and nothing has locked since (locks newer than the record belong to a run
+# still starting up, and are left alone).
+LOCKS = Path(".snakemake/locks")
+LOCK_OWNER = Path(".snakemake/lock-owner.pid")
+
+
+def process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    cmdline = Path(
+        os.sep, "proc", str(pid), "cmdline"
+    )  # Linux: is it still a snakemake?
+    return not cmdline.exists() or b"snakemake" in cmdline.read_bytes()
+
+
+def clear_stale_locks():
+    locks = list(LOCKS.glob("*.lock")) if LOCKS.is_dir() else []
+    if not locks or not LOCK_OWNER.is_file():
+        return
+    try:
+        owner = int(LOCK_OWNER.read_text())
+    except ValueError:
+        return
+    newest_lock = max(f.stat().st_mtime for f in locks)
+    if process_alive(owner) or newest_lock > LOCK_OWNER.stat().st_mtime:
+        return
+    for f in locks:
+        f.unlink(missing_ok=True)
+    print(
+        f"Removed the locks left by an earlier run (process {owner}) that was killed.",
+        file=sys.stderr,
+    )
+
+
+clear_stale_locks()
+
+
+onstart:
+    LOCK_OWNER.write_text(str(os.getpid()))
+
 
 def schema_problem(exc):
     """One line naming the config key at fault and what is allowed, not the whole schema."""
@@ -67,7 +115,15 @@ def variant_files(name):
 
 
 def study_outputs():
+    """What `snakemake` delivers; the series and every variant's trained runs are deliverables too,
+    so that a plain rerun restores any of them that was deleted (e.g. a corrupted file).
+    """
     return [
+        rules.data.output.series,
+        *variant_files("metrics.csv"),
+        *variant_files("curves.csv"),
+        *variant_files("params.npz"),
+        *variant_files("predictions.npz"),
         "results/tables/runs.csv",
         "results/tables/ablation.csv",
         "results/tables/ablation.md",
