@@ -167,8 +167,10 @@ def markdown_table(frame):
 
 
 def mean_ci(row, metric):
-    """'mean ± ci95' of a metric in an ablation-table row."""
+    """'mean ± ci95' of a metric in an ablation-table row (a CI below rounding noise shows as 0)."""
     mean, ci = row[f"{metric}_mean"], row[f"{metric}_ci95"]
+    if np.isfinite(ci) and ci <= 1e-9 * abs(mean):
+        ci = 0.0
     return fmt(mean) + (f" ± {fmt(ci, 2)}" if np.isfinite(ci) else "")
 
 

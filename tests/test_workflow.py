@@ -285,3 +285,37 @@ def test_slurm_profile_dry_run(tmp_path):
     for job in train:  # the profile's set-resources for train
         assert job["resources"]["runtime"] == "60" and job["resources"]["mem_mb"] == "4000"
     assert {j["rule"] for j in planned_jobs} >= {"data", "train", "aggregate", "summary", "all"}
+
+
+# --- publishing the findings --------------------------------------------------------------------
+
+def test_publish_writes_the_findings_and_splices_them_into_the_readme(study_copy):
+    from rnn.findings import BEGIN, END
+
+    readme = study_copy / "README.md"
+    readme.write_text(f"# A study\n\nBefore.\n\n{BEGIN.split(' (')[0]} -->\nstale\n{END}\n\nAfter.\n")
+    out = ok(study_copy, "--cores", "2", "publish")
+    assert [j["rule"] for j in jobs(out)].count("publish") == 1
+    published = study_copy / "results/published"
+    findings = (published / "findings.md").read_text()
+    text = readme.read_text()
+    assert text.startswith("# A study\n\nBefore.\n\n") and text.endswith("\n\nAfter.\n") and "stale" not in text
+    block = text[text.index(BEGIN):text.index(END) + len(END)]
+    # the same block; links relative to the README there, to results/published/ here
+    assert block.replace("results/published/figures/", "figures/") == findings.strip()
+    for question in ("The number of hidden units", "The non-linearity", "Direct input→output connections"):
+        assert f"#### {question}" in findings
+    assert "#### Weight noise" not in findings  # no such axis in the tiny study
+    for link in re.findall(r"\]\((figures/[^)]+)\)", findings):
+        assert is_png(published / link), link
+    assert {p.name for p in (published / "figures").iterdir()} == {
+        *(f"ablation_{a}.png" for a in AXES), "learning_curves.png", "prediction.png", "continuation_best.png",
+        "attractor.png"}
+    assert "One Lyapunov time is" in findings and ("**reached**" in findings or "**not reached**" in findings)
+
+
+def test_publish_refuses_a_readme_without_markers(study_copy):
+    (study_copy / "README.md").write_text("# No markers here\n")
+    rc, out = snakemake(study_copy, "--cores", "2", "publish")
+    assert rc != 0 and "no findings block" in out
+    assert (study_copy / "README.md").read_text() == "# No markers here\n"

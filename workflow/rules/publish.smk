@@ -1,0 +1,35 @@
+# Not part of the default study: `snakemake --cores 4 publish` copies the figures the README shows
+# to results/published/ (committed), writes the findings block there, and splices the same block
+# into README.md between its findings markers. README.md is not declared as an output because
+# Snakemake deletes a job's outputs before running it.
+PUBLISHED_FIGURES = [
+    *(f"ablation/{axis}" for axis in AXES),
+    "learning_curves",
+    "prediction",
+    "continuation_best",
+    "attractor",
+]
+
+
+rule publish:
+    input:
+        runs=rules.aggregate.output.runs,
+        ablation=rules.aggregate.output.ablation,
+        figures=expand("results/figures/{name}.png", name=PUBLISHED_FIGURES),
+        code=code("findings", "io"),
+    output:
+        findings="results/published/findings.md",
+        figures=expand(
+            "results/published/figures/{name}.png",
+            name=[n.replace("/", "_") for n in PUBLISHED_FIGURES],
+        ),
+    log:
+        "logs/publish.log",
+    conda:
+        "../envs/rnn.yaml"
+    params:
+        baseline=VARIANTS["baseline"]["settings"],
+        lyapunov=study.lyapunov(config),
+        readme="README.md",
+    script:
+        "../../scripts/publish.py"
