@@ -38,20 +38,19 @@ def _interval(row, metric):
 
 
 def compare(base, row, metric, lower_is_better=True):
-    """'better' / 'worse' when the 95% intervals of the two means do not overlap, else 'no clear difference'."""
+    """How a variant's mean compares with the baseline's: apart only when the 95% CIs do not overlap."""
     if not (np.isfinite(base[f"{metric}_mean"]) and np.isfinite(row[f"{metric}_mean"])):
         return "not comparable"
     lo_b, hi_b = _interval(base, metric)
     lo_r, hi_r = _interval(row, metric)
-    if hi_r < lo_b:
-        return "better" if lower_is_better else "worse"
-    if lo_r > hi_b:
-        return "worse" if lower_is_better else "better"
-    return "no clear difference"
+    if hi_r < lo_b or lo_r > hi_b:
+        better = (hi_r < lo_b) == lower_is_better
+        return ("better" if better else "worse") + " than the baseline, 95% CIs apart"
+    return "95% CIs overlap the baseline's"
 
 
 def verdict(table, axes, optimizer):
-    """One sentence per optimizer: the best variant of the axes against the baseline, with CIs."""
+    """One sentence per optimizer: the axes' best variants against the baseline, with CIs."""
     base = _rows(table, ["baseline"], optimizer)
     part = table[table["axis"].isin(axes) & (table["optimizer"] == optimizer)]
     if base.empty or part.empty:
@@ -59,19 +58,18 @@ def verdict(table, axes, optimizer):
     base = base.iloc[0]
     diverged = part[part["n_diverged"] > 0]
     usable = part[part["val_mse_n"] > 0]
-    text = []
+    text = [f"**{optimizer}**: baseline validation MSE {mean_ci(base, 'val_mse')}, valid steps "
+            f"{mean_ci(base, 'vpt_steps')}"]
     if not usable.empty:
         best = usable.sort_values("val_mse_mean").iloc[0]
-        how = compare(base, best, "val_mse")
-        text.append(f"with **{optimizer}**, the lowest validation MSE is **{best['variant']}**'s "
-                    f"{mean_ci(best, 'val_mse')} against the baseline's {mean_ci(base, 'val_mse')} "
-                    f"({how} at 95% confidence)")
+        text.append(f"lowest MSE **{best['variant']}** {mean_ci(best, 'val_mse')} "
+                    f"({compare(base, best, 'val_mse')})")
         longest = usable.sort_values("vpt_steps_mean", ascending=False).iloc[0]
-        how = compare(base, longest, "vpt_steps", lower_is_better=False)
-        text.append(f"the longest valid prediction is **{longest['variant']}**'s {mean_ci(longest, 'vpt_steps')} "
-                    f"steps against {mean_ci(base, 'vpt_steps')} ({how})")
+        text.append(f"longest valid prediction **{longest['variant']}** {mean_ci(longest, 'vpt_steps')} steps "
+                    f"({compare(base, longest, 'vpt_steps', lower_is_better=False)})")
     if not diverged.empty:
-        text.append("diverged: " + ", ".join(f"{r['variant']} {r['n_diverged']}/{r['n']}" for _, r in diverged.iterrows()))
+        text.append("diverged: " + ", ".join(f"{r['variant']} {r['n_diverged']} of {r['n']} seeds"
+                                             for _, r in diverged.iterrows()))
     return "; ".join(text) + "."
 
 

@@ -2,13 +2,10 @@
 # to results/published/ (committed), writes the findings block there, and splices the same block
 # into README.md between its findings markers. README.md is not declared as an output because
 # Snakemake deletes a job's outputs before running it.
-PUBLISHED_FIGURES = [
-    *(f"ablation/{axis}" for axis in AXES),
-    "learning_curves",
-    "prediction",
-    "continuation_best",
-    "attractor",
-]
+# results/figures/<key>.png -> results/published/figures/<value>.png
+PUBLISHED_FIGURES = {f"ablation/{axis}": f"ablation_{axis}" for axis in AXES}
+STUDY_FIGURES = ["learning_curves", "prediction", "continuation_best", "attractor"]
+PUBLISHED_FIGURES |= {name: name for name in STUDY_FIGURES}
 
 
 rule publish:
@@ -20,8 +17,7 @@ rule publish:
     output:
         findings="results/published/findings.md",
         figures=expand(
-            "results/published/figures/{name}.png",
-            name=[n.replace("/", "_") for n in PUBLISHED_FIGURES],
+            "results/published/figures/{name}.png", name=PUBLISHED_FIGURES.values()
         ),
     log:
         "logs/publish.log",
