@@ -229,34 +229,3 @@ def timing_split(runs):
              if f"job_{k}" in jobs}
     per_opt = runs.groupby("optimizer")["train_seconds"].sum()
     return split, {k: float(v) for k, v in per_opt.items()}
-
-
-QUESTIONS = (  # the tutorial's "Things to try", each answered by one or two ablation axes
-    ("The initial weight values", ("init_scale_rec", "init_scale_in", "init_scale_out")),
-    ("L2/L1 regularisation", ("l2", "l1")),
-    ("Weight noise", ("weight_noise",)),
-    ("The number of hidden units", ("hidden",)),
-    ("The non-linearity", ("nonlinearity",)),
-    ("Direct input→output connections", ("skip",)),
-)
-FINDINGS_METRICS = ("val_mse", "nrmse_84", "nrmse_200", "vpt_steps", "vpt_lyapunov")
-
-
-def findings_tables(table, baseline_settings, metrics=FINDINGS_METRICS):
-    """{question: Markdown table} of the baseline and every variant of the question's axes."""
-    out = {}
-    for question, axes in QUESTIONS:
-        part = table[table["axis"].isin(("baseline",) + axes)]
-        if part["axis"].isin(axes).sum() == 0:
-            continue
-        header = ["variant", "optimizer", "n"] + [m.replace("_", " ") for m in metrics]
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for _, row in part.iterrows():
-            name = row["variant"]
-            if name == "baseline":
-                name = "baseline (" + ", ".join(f"{a} {format_value(baseline_settings[a])}"
-                                                for a in axes if a in set(part["axis"])) + ")"
-            n = f"{row['n_ok'] + row['n_unstable']}" + (f" (+{row['n_diverged']} diverged)" if row["n_diverged"] else "")
-            lines.append("| " + " | ".join([name, row["optimizer"], n] + [mean_ci(row, m) for m in metrics]) + " |")
-        out[question] = "\n".join(lines)
-    return out

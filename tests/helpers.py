@@ -101,3 +101,15 @@ def is_png(path):
     assert data[-12:] == b"\x00\x00\x00\x00IEND\xaeB`\x82", f"{path} is truncated"
     image = matplotlib.image.imread(path)
     return image.ndim == 3 and image.shape[0] > 50 and image.shape[1] > 50
+
+
+def finished_study(parent, config=TINY):
+    """Run ``config`` to completion in a new copy of the repository under ``parent``; returns its root."""
+    root = copy_repo(parent, config)
+    ok(root, "--cores", "2", timeout=900)
+    return root
+
+
+def copy_study(root, dest):
+    """A private copy of a finished study (mtimes and .snakemake metadata kept)."""
+    return Path(shutil.copytree(root, dest, symlinks=True))

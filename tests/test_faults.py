@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import TINY, copy_repo, is_png, jobs, ok, planned, read_runs, snakemake, snakemake_env
+from helpers import TINY, copy_repo, copy_study, finished_study, is_png, jobs, ok, planned, read_runs, snakemake, snakemake_env
 
 # A study where training diverges, one knob at a time, on a relu baseline that trains:
 # lr 40 blows up every SGD seed in a few epochs (BFGS has no learning rate and trains), and a large
@@ -154,15 +154,12 @@ def processes_in(root):
 @pytest.fixture(scope="module")
 def unlucky(tmp_path_factory):
     """The unlucky study, run once: the root of a finished copy of the repository."""
-    root = copy_repo(tmp_path_factory.mktemp("unlucky"), UNLUCKY)
-    ok(root, "--cores", "2", timeout=600)
-    return root
+    return finished_study(tmp_path_factory.mktemp("unlucky"), UNLUCKY)
 
 
 @pytest.fixture
 def unlucky_copy(unlucky, tmp_path):
-    """A private copy of the finished unlucky study (mtimes and .snakemake metadata kept)."""
-    return Path(shutil.copytree(unlucky, tmp_path / "unlucky", symlinks=True))
+    return copy_study(unlucky, tmp_path / "unlucky")
 
 
 def test_diverged_runs_are_recorded_counted_and_the_study_completes(unlucky):

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import REPO, TINY, copy_repo, is_png, jobs, ok, planned, read_runs, snakemake, write_config
+from helpers import REPO, TINY, copy_repo, copy_study, finished_study, is_png, jobs, ok, planned, read_runs, snakemake, write_config
 
 VARIANTS = {  # name -> (axis, value as written in the tables)
     "baseline": ("baseline", ""),
@@ -38,15 +38,12 @@ PLOT_RULES = {"plot_variant", "plot_ablation", "figures"}
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     """The tiny study, run once: the root of a finished copy of the repository."""
-    root = copy_repo(tmp_path_factory.mktemp("study"))
-    ok(root, "--cores", "2", timeout=900)
-    return root
+    return finished_study(tmp_path_factory.mktemp("study"))
 
 
 @pytest.fixture
 def study_copy(study, tmp_path):
-    """A private copy of the finished study (mtimes and .snakemake metadata kept)."""
-    return Path(shutil.copytree(study, tmp_path / "study", symlinks=True))
+    return copy_study(study, tmp_path / "study")
 
 
 # --- the finished study -------------------------------------------------------------------------
