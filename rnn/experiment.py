@@ -14,7 +14,7 @@ import numpy as np
 
 from . import backends, metrics
 from .model import Compiled, Spec, init_params
-from .train import OPTIMIZERS, check_settings, train_all
+from .train import OPTIMIZERS, check_optimizers, check_settings, train_all
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,8 @@ def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend="ja
                 validation=500, horizon=1000, lyapunov=float("nan"), log_every=10, gradient="bptt"):
     """Train and score one variant for all seeds (stacked) and optimizers.
 
-    ``settings`` holds the Spec keys and lr, epochs, bfgs_maxiter (tutorial values by default).
+    ``settings`` holds the Spec keys and lr, epochs, bfgs_maxiter, bfgs_gtol (tutorial values by
+    default, see ``rnn.study.BASELINE`` for the study's).
     Returns a dict with ``rows`` (one metrics dict per optimizer x seed), ``curves`` (learning-curve
     rows), ``params`` {optimizer: stacked params}, ``y`` and ``continuation`` {optimizer: (n, K)},
     and ``timing`` (seconds per phase).
@@ -56,16 +57,15 @@ def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend="ja
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be a non-empty list of distinct integers, got {seeds!r}")
-    bad = [o for o in optimizers if o not in OPTIMIZERS]
-    if bad or not optimizers:
-        raise ValueError(f"optimizers must be a non-empty list from {', '.join(OPTIMIZERS)}; got {list(optimizers)!r}")
+    check_optimizers(optimizers)
 
     timing = {}
     t0 = time.perf_counter()
     compiled = Compiled(spec, len(seeds), train, len(series), horizon, backend, gradient)
     x_train = np.ascontiguousarray(series[:train])
-    compiled.generate(series, init_params(spec, seeds))  # first call: JIT for JAX and Numba
-    compiled.loss_and_grad(x_train, init_params(spec, seeds))
+    start = init_params(spec, seeds)
+    compiled.generate(series, start)  # first calls: JIT for JAX and Numba
+    compiled.loss_and_grad(x_train, start)
     timing["compile_seconds"] = time.perf_counter() - t0
     log.info("compiled %s for K=%d on %s in %.1f s", spec, len(seeds), backend, timing["compile_seconds"])
 
@@ -80,7 +80,7 @@ def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend="ja
 
     t0 = time.perf_counter()
     runs = train_all(compiled, x_train, seeds, list(optimizers), log_every=log_every, monitor=monitor,
-                     **training)
+                     initial=start, **training)
     timing["train_seconds"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

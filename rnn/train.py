@@ -30,6 +30,13 @@ def check_settings(lr=0.3, epochs=1001, bfgs_maxiter=500, bfgs_gtol=1e-5, log_ev
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
+def check_optimizers(optimizers):
+    """Raise ValueError unless ``optimizers`` is a non-empty list of names from OPTIMIZERS."""
+    bad = [o for o in optimizers if o not in OPTIMIZERS]
+    if bad or not optimizers:
+        raise ValueError(f"optimizers must be a non-empty list from {', '.join(OPTIMIZERS)}; got {list(optimizers)!r}")
+
+
 def weight_noise(spec, seeds):
     """One noise generator per model, independent of its weight draws: ``default_rng([seed, 1])``."""
     return [np.random.default_rng([int(s), 1]) for s in seeds]
@@ -209,9 +216,7 @@ def train_all(compiled, x_train, seeds, optimizers, lr=0.3, epochs=1001, bfgs_ma
     """
     from .model import init_params
 
-    unknown = [o for o in optimizers if o not in OPTIMIZERS]
-    if unknown or not optimizers:
-        raise ValueError(f"optimizers must be a non-empty list from {', '.join(OPTIMIZERS)}; got {optimizers!r}")
+    check_optimizers(optimizers)
     check_settings(lr=lr, epochs=epochs, bfgs_maxiter=bfgs_maxiter, bfgs_gtol=bfgs_gtol, log_every=log_every)
     K = compiled.K
     start = init_params(compiled.spec, seeds) if initial is None else initial
