@@ -37,8 +37,8 @@ def check_optimizers(optimizers):
         raise ValueError(f"optimizers must be a non-empty list from {', '.join(OPTIMIZERS)}; got {list(optimizers)!r}")
 
 
-def weight_noise(spec, seeds):
-    """One noise generator per model, independent of its weight draws: ``default_rng([seed, 1])``."""
+def noise_generators(seeds):
+    """One weight-noise generator per model, independent of its weight draws: ``default_rng([seed, 1])``."""
     return [np.random.default_rng([int(s), 1]) for s in seeds]
 
 
@@ -61,7 +61,7 @@ def sgd(compiled, x, params, seeds, lr=0.3, epochs=1001, log_every=10, monitor=N
     """
     check_settings(lr=lr, epochs=epochs, log_every=log_every)
     spec, K = compiled.spec, compiled.K
-    rngs = weight_noise(spec, seeds) if spec.weight_noise > 0 else None
+    rngs = noise_generators(seeds) if spec.weight_noise > 0 else None
     diverged = np.zeros(K, dtype=bool)
     curve = []
     for epoch in range(epochs):
