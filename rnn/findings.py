@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 
-from .study import format_value, fmt, mean_ci, tutorial_comparison
+from .study import fmt, format_value, markdown, mean_ci, tutorial_comparison
 
 QUESTIONS = (  # the tutorial's "Things to try", each answered by one or two ablation axes
     ("The initial weight values", ("init_scale_rec", "init_scale_in", "init_scale_out")),
@@ -76,16 +76,15 @@ def verdict(table, axes, optimizer):
 def question_table(table, axes, baseline_settings, metrics=FINDINGS_METRICS):
     part = table[table["axis"].isin(("baseline",) + tuple(axes))]
     metrics = [m for m in metrics if f"{m}_mean" in table]  # a short horizon has no NRMSE@200
-    header = ["variant", "optimizer", "n"] + [LABELS[m] for m in metrics]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     shown = [a for a in axes if a in set(part["axis"])]
+    rows = []
     for _, row in part.iterrows():
         name = row["variant"]
         if name == "baseline":
             name = "baseline (" + ", ".join(f"{a} {format_value(baseline_settings[a])}" for a in shown) + ")"
         n = str(row["n_ok"] + row["n_unstable"]) + (f" (+{row['n_diverged']} diverged)" if row["n_diverged"] else "")
-        lines.append("| " + " | ".join([name, row["optimizer"], n] + [mean_ci(row, m) for m in metrics]) + " |")
-    return "\n".join(lines)
+        rows.append([name, row["optimizer"], n] + [mean_ci(row, m) for m in metrics])
+    return markdown(["variant", "optimizer", "n"] + [LABELS[m] for m in metrics], rows)
 
 
 def generation_summary(table, lyapunov_time):

@@ -194,6 +194,15 @@ def _bptt(spec, x, h, err, p):
     return grads
 
 
+GRADIENTS = ("bptt", "autodiff")
+
+
+def _check_gradient(gradient):
+    if gradient not in GRADIENTS:
+        raise ValueError(f"gradient must be 'bptt' or 'autodiff', got {gradient!r}")
+    return gradient
+
+
 def loss_graph(spec, K, T, gradient="bptt"):
     """Symbolic inputs and outputs of the training loss for K stacked models on a (T, 1) series.
 
@@ -203,8 +212,7 @@ def loss_graph(spec, K, T, gradient="bptt"):
     row, so that a model's cost is bitwise the same however many models are stacked (a backend
     may sum a stacked penalty in another order, and BFGS's line search amplifies one ulp).
     """
-    if gradient not in ("bptt", "autodiff"):
-        raise ValueError(f"gradient must be 'bptt' or 'autodiff', got {gradient!r}")
+    _check_gradient(gradient)
     x = pt.tensor("x", shape=(T, 1), dtype="float64")
     p = _symbolic_params(spec, K)
     noise = _symbolic_params(spec, K, "noise_") if spec.weight_noise > 0 else {}
@@ -268,9 +276,7 @@ class Compiled:
     def __init__(self, spec, K, train, length, horizon, backend="jax", gradient="bptt"):
         self.spec, self.K, self.names = spec, int(K), tuple(spec.param_shapes)
         self.train, self.length, self.horizon = int(train), int(length), int(horizon)
-        self.backend, self.gradient = backends.check(backend), gradient
-        if gradient not in ("bptt", "autodiff"):
-            raise ValueError(f"gradient must be 'bptt' or 'autodiff', got {gradient!r}")
+        self.backend, self.gradient = backends.check(backend), _check_gradient(gradient)
         self._loss = self._gen = None
         self._zero_noise = {n: np.zeros((self.K, *spec.param_shapes[n])) for n in spec.noisy} \
             if spec.weight_noise > 0 else {}

@@ -156,14 +156,19 @@ def fmt(value, digits=3):
     return f"{value:.{digits - 1}e}"
 
 
-def markdown_table(frame):
-    """A DataFrame as a Markdown table, numbers through ``fmt``."""
+def markdown(header, rows):
+    """A Markdown table from a header and rows of cells (numbers through ``fmt``)."""
     def cell(v):
         return fmt(v) if isinstance(v, (float, np.floating)) else str(v)
 
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def markdown_table(frame):
+    """A DataFrame as a Markdown table."""
+    return markdown(frame.columns, frame.itertuples(index=False))
 
 
 def mean_ci(row, metric):
@@ -180,14 +185,10 @@ def ablation_markdown(table, metrics=("val_mse", "nrmse_84", "nrmse_200", "vpt_s
     lines = []
     axes = [a for a in table["axis"].unique() if a != "baseline"] or ["baseline"]
     for axis in axes:
-        lines += [f"### {axis}", ""]
-        header = ["variant", "optimizer", "n ok", "diverged"] + metrics
-        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         part = table[(table["axis"] == axis) | (table["axis"] == "baseline")]
-        for _, row in part.iterrows():
-            cells = [row["variant"], row["optimizer"], str(row["n_ok"] + row["n_unstable"]), str(row["n_diverged"])]
-            lines.append("| " + " | ".join(cells + [mean_ci(row, m) for m in metrics]) + " |")
-        lines.append("")
+        rows = [[row["variant"], row["optimizer"], str(row["n_ok"] + row["n_unstable"]), str(row["n_diverged"])]
+                + [mean_ci(row, m) for m in metrics] for _, row in part.iterrows()]
+        lines += [f"### {axis}", "", markdown(["variant", "optimizer", "n ok", "diverged"] + metrics, rows), ""]
     return "\n".join(lines)
 
 
@@ -209,7 +210,7 @@ TUTORIAL = {  # what the 2015 notebook printed (SGD after 1000 epochs; BFGS), fo
 
 def tutorial_comparison(runs):
     """Markdown table: the tutorial's printed MSEs against the baseline's median and 95% CI of the mean."""
-    lines = ["| optimizer | metric | tutorial (2015) | baseline median | mean ± 95% CI | n |", "|---|---|---|---|---|---|"]
+    rows = []
     base = runs[(runs["variant"] == "baseline") & (runs["status"] != "diverged")]
     for opt, printed in TUTORIAL.items():
         part = base[base["optimizer"] == opt]
@@ -218,8 +219,8 @@ def tutorial_comparison(runs):
             v = v[np.isfinite(v)]
             median = fmt(float(np.median(v))) if len(v) else "–"
             mean = (fmt(float(v.mean())) + (f" ± {fmt(_ci95(v), 2)}" if len(v) > 1 else "")) if len(v) else "–"
-            lines.append(f"| {opt} | {metric} | {fmt(value)} | {median} | {mean} | {len(v)} |")
-    return "\n".join(lines)
+            rows.append([opt, metric, fmt(value), median, mean, str(len(v))])
+    return markdown(["optimizer", "metric", "tutorial (2015)", "baseline median", "mean ± 95% CI", "n"], rows)
 
 
 def timing_split(runs):
