@@ -15,7 +15,7 @@ import numpy as np
 from . import quasi_newton
 from .quasi_newton import BLOWUP
 
-OPTIMIZERS = ("sgd", "bfgs", "sgd+bfgs")
+OPTIMIZERS = ("sgd", "bfgs", "sgd+bfgs", "lbfgs", "sgd+lbfgs")
 
 log = logging.getLogger(__name__)
 

@@ -142,7 +142,7 @@ def test_long_stacked_bfgs_equals_each_seed_alone(compiled_model, x, backend):
 
 # --- train_all -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("method", ["bfgs"])
+@pytest.mark.parametrize("method", ["bfgs", "lbfgs"])
 def test_train_all_runs_a_quasi_newton_method_alone_and_after_sgd(compiled_model, x, method):
     compiled = compiled_model(SPEC, 3, T)
     start = init_params(SPEC, SEEDS)
@@ -166,7 +166,7 @@ def test_train_all_runs_a_quasi_newton_method_alone_and_after_sgd(compiled_model
 def test_train_all_sgd_then_quasi_newton_skips_models_that_diverged_in_sgd(compiled_model, x):
     seeds = [0, 2, 1]
     compiled = compiled_model(DIVERGING, 3, T)
-    out = train_all(compiled, x, seeds, ["sgd+bfgs"], lr=0.3, epochs=30, bfgs_maxiter=20)
+    out = train_all(compiled, x, seeds, ["sgd+bfgs", "sgd+lbfgs"], lr=0.3, epochs=30, bfgs_maxiter=20)
     sgd_params, _, _ = sgd(compiled, x, init_params(DIVERGING, seeds), seeds, lr=0.3, epochs=30)
     for run in out.values():
         assert run["diverged"].tolist() == [False, True, False]
@@ -212,13 +212,13 @@ def test_sgd_and_train_all_check_their_settings(compiled_model, x):
     with pytest.raises(ValueError, match=r"epochs must be an integer >= 1"):
         sgd(compiled, x, start, SEEDS, epochs=0)
     with pytest.raises(ValueError, match=r"bfgs_maxiter must be an integer >= 1"):
-        train_all(compiled, x, SEEDS, ["bfgs"], bfgs_maxiter=0)
+        train_all(compiled, x, SEEDS, ["lbfgs"], bfgs_maxiter=0)
 
 
-CHOICES = r"optimizers must be a non-empty list from sgd, bfgs, sgd\+bfgs"
+CHOICES = r"optimizers must be a non-empty list from sgd, bfgs, sgd\+bfgs, lbfgs, sgd\+lbfgs"
 
 
-@pytest.mark.parametrize("optimizers", [["adam"], ["sgd", "lbfgs"], []])
+@pytest.mark.parametrize("optimizers", [["adam"], ["sgd", "l-bfgs"], ["lbfgs+sgd"], []])
 def test_train_all_rejects_unknown_optimizers_naming_the_choices(compiled_model, x, optimizers):
     with pytest.raises(ValueError, match=CHOICES):
         train_all(compiled_model(SPEC, 3, T), x, SEEDS, optimizers)
