@@ -38,12 +38,12 @@ from scipy.optimize._optimize import _line_search_wolfe12, _LineSearchError  # p
 
 METHODS = ("bfgs", "lbfgs")
 BLOWUP = 1e6  # a cost this many times the initial cost counts as diverged (on its way to inf)
-MESSAGES = {  # minimize(method="BFGS")'s messages
-    "success": "Optimization terminated successfully.",
-    "maxiter": "Maximum number of iterations has been exceeded.",
-    "pr_loss": "Desired error not necessarily achieved due to precision loss.",
-    "nan": "NaN result encountered.",
-}
+MESSAGES = (  # minimize(method="BFGS")'s, by its status: success, maxiter, precision loss, NaN
+    "Optimization terminated successfully.",
+    "Maximum number of iterations has been exceeded.",
+    "Desired error not necessarily achieved due to precision loss.",
+    "NaN result encountered.",
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +93,13 @@ def bfgs(f, x0, maxiter=500, gtol=1e-5, callback=None):
     memo = _Memo(f)
     x = np.array(x0, dtype=np.float64).ravel()
     cost, g = memo.cost(x), memo.grad(x)
-    # exceptions only where minimize's update would lose positive definiteness (y.s <= 0)
+    # skip_update with min_curvature 0 skips only where y.s <= 0, where minimize's update would make H
+    # indefinite (never after a Wolfe step, in exact arithmetic); damp_update would alter ordinary
+    # steps (it acts below y.s = 0.2 y.Hy)
     H = _InPlaceBFGS(exception_strategy="skip_update", min_curvature=0.0, init_scale=1.0)
     H.initialize(x.size, "inv_hess")
     previous = cost + np.linalg.norm(g) / 2  # minimize's convention: a first step of length ~1
-    k, status = 0, None
+    k, status = 0, None  # status as minimize's: 0 success, 1 maxiter, 2 precision loss, 3 NaN
     gnorm = np.max(np.abs(g))
     while gnorm > gtol and k < maxiter:
         p = -H.dot(g)
@@ -105,7 +107,7 @@ def bfgs(f, x0, maxiter=500, gtol=1e-5, callback=None):
             alpha, _, _, cost, previous, g_next = _line_search_wolfe12(
                 memo.cost, memo.grad, x, p, g, cost, previous, amin=1e-100, amax=1e100)
         except _LineSearchError:
-            status = "pr_loss"
+            status = 2
             break
         s = alpha * p
         x = x + s
@@ -119,14 +121,13 @@ def bfgs(f, x0, maxiter=500, gtol=1e-5, callback=None):
         if gnorm <= gtol:
             break
         if not np.isfinite(cost):
-            status = "pr_loss"
+            status = 2
             break
         H.update(s, y)
     if status is None:
-        status = "maxiter" if k >= maxiter else "nan" if np.isnan(gnorm) or np.isnan(cost) or np.isnan(x).any() \
-            else "success"
+        status = 1 if k >= maxiter else 3 if np.isnan(gnorm) or np.isnan(cost) or np.isnan(x).any() else 0
     return OptimizeResult(x=x, fun=cost, jac=g, nit=k, nfev=memo.nfev, njev=memo.ngev, status=status,
-                          message=MESSAGES[status], success=status == "success")
+                          message=MESSAGES[status], success=status == 0)
 
 
 def lbfgs(f, x0, maxiter=500, gtol=1e-5, callback=None):

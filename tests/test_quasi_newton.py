@@ -100,6 +100,17 @@ def test_bfgs_follows_scipys_bfgs_on_rosenbrock():
     assert ours.fun < 1e-18 and theirs.fun < 1e-18
 
 
+def test_bfgs_stops_on_precision_loss_where_scipys_bfgs_does():
+    def f(v):
+        return rosen(v) + 1.0, rosen_der(v)  # a minimum of 1: no gradient gets below 1e-30
+    x0 = np.random.default_rng(0).normal(size=5)
+    ours, _ = iterates("bfgs", f, x0, 1000, 1e-30)
+    theirs, _ = iterates("scipy", f, x0, 1000, 1e-30)
+    for key in ("nit", "nfev", "njev", "status", "message"):
+        assert ours[key] == theirs[key], key
+    assert ours.status == 2 and not ours.success
+
+
 def test_the_in_place_update_is_scipys_bfgs_update_without_its_copies():
     rng = np.random.default_rng(0)
     ours = quasi_newton._InPlaceBFGS(exception_strategy="skip_update", min_curvature=0.0, init_scale=1.0)
@@ -127,7 +138,7 @@ def test_bfgs_first_iterates_follow_scipys_bfgs_at_the_baselines_size(compiled_m
     assert relative(xs[0], ys[0]) == 0  # the first step is -gradient times the same step length
     for i in range(10):
         assert relative(xs[i], ys[i]) < 1e-8, i
-    for key in ("nit", "nfev", "njev", "message"):
+    for key in ("nit", "nfev", "njev", "status", "message"):
         assert ours[key] == theirs[key], key
     assert ours.fun == pytest.approx(theirs.fun, rel=1e-12)
 
