@@ -8,11 +8,12 @@ import numpy as np  # noqa: E402
 
 from .study import fmt  # noqa: E402
 
-OPTIMIZER_COLORS = {"sgd": "tab:blue", "bfgs": "tab:orange", "sgd+bfgs": "tab:green"}
+OPTIMIZER_COLORS = {"sgd": "tab:blue", "bfgs": "tab:orange", "sgd+bfgs": "tab:green", "lbfgs": "tab:purple",
+                    "sgd+lbfgs": "tab:brown"}
 
 
 def learning_curves(curves, title=""):
-    """SGD: cost, train and validation MSE per epoch; BFGS: cost per iteration (log scales)."""
+    """SGD: cost, train and validation MSE per epoch; BFGS and L-BFGS-B: cost per iteration (log scales)."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     sgd = curves[(curves["phase"] == "sgd") & (curves["optimizer"] == curves["optimizer"].iloc[0])]
     for i, (seed, c) in enumerate(sgd.groupby("seed")):
@@ -25,7 +26,7 @@ def learning_curves(curves, title=""):
     for opt, group in bfgs.groupby("optimizer"):
         for i, (seed, c) in enumerate(group.groupby("seed")):
             ax2.plot(c["step"], c["cost"], color=OPTIMIZER_COLORS.get(opt), lw=1, label=opt if i == 0 else None)
-    ax2.set(yscale="log", xlabel="BFGS iteration", ylabel="cost (MSE + penalties)", title="BFGS")
+    ax2.set(yscale="log", xlabel="iteration", ylabel="cost (MSE + penalties)", title="quasi-Newton")
     if len(bfgs):
         ax2.legend()
     fig.suptitle(title)

@@ -1,21 +1,21 @@
-"""Training K stacked models: full-batch gradient descent (the tutorial's) and scipy's BFGS.
+"""Training K stacked models: full-batch gradient descent (the tutorial's), and every optimizer of the study.
 
-Both take a ``Compiled`` model (``rnn.model``), the training segment (T, 1) and stacked parameters
-(dict name -> (K, ...)), and never let one model's failure stop the others: a model whose cost
-becomes NaN or inf, or grows past ``BLOWUP`` times its initial cost, is frozen at the parameters
-that gave that cost (no further update) and reported as diverged.
+``sgd`` takes a ``Compiled`` model (``rnn.model``), the training segment (T, 1) and stacked
+parameters (dict name -> (K, ...)), and never lets one model's failure stop the others: a model
+whose cost becomes NaN or inf, or grows past ``BLOWUP`` times its initial cost, is frozen at the
+parameters that gave that cost (no further update) and reported as diverged. ``train_all`` runs
+SGD and the quasi-Newton methods of ``rnn.quasi_newton`` (BFGS, L-BFGS-B) on the same models.
 """
 
 import logging
-import threading
 import time
-import warnings
 
 import numpy as np
-from scipy.optimize import minimize
 
-OPTIMIZERS = ("sgd", "bfgs", "sgd+bfgs")
-BLOWUP = 1e6  # a cost this many times the initial cost counts as diverged (on its way to inf)
+from . import quasi_newton
+from .quasi_newton import BLOWUP
+
+OPTIMIZERS = ("sgd", "bfgs", "sgd+bfgs", "lbfgs", "sgd+lbfgs")
 
 log = logging.getLogger(__name__)
 
@@ -89,130 +89,13 @@ def sgd(compiled, x, params, seeds, lr=0.3, epochs=1001, log_every=10, monitor=N
     return params, curve, diverged
 
 
-class _Lockstep:
-    """Runs one scipy BFGS per model in threads, batching their evaluations into one stacked call.
-
-    Each optimizer asks for (cost, grad) at its own point; once every live optimizer has asked,
-    one call of the compiled K-model function answers all of them. Slot k's numbers depend only
-    on slot k's parameters, so each optimizer follows exactly the path it follows alone.
-    """
-
-    def __init__(self, compiled, x, params):
-        self.compiled, self.x = compiled, x
-        self.names = compiled.names
-        self.shapes = {n: params[n].shape[1:] for n in self.names}
-        self.current = {n: params[n].copy() for n in self.names}
-        self.cond = threading.Condition()
-        self.pending, self.answers, self.done = {}, {}, set()
-        self.evaluations = 0
-        self.initial_cost = {}  # each optimizer's first evaluation is at its starting point
-
-    def flat(self, params, k):
-        return np.concatenate([params[n][k].ravel() for n in self.names])
-
-    def put(self, vector, k):
-        offset = 0
-        for n in self.names:
-            size = int(np.prod(self.shapes[n]))
-            self.current[n][k] = vector[offset:offset + size].reshape(self.shapes[n])
-            offset += size
-
-    def objective(self, k):
-        def f(vector):
-            with self.cond:
-                self.pending[k] = np.array(vector, dtype=np.float64)
-                self.cond.notify_all()
-                self.cond.wait_for(lambda: k in self.answers)
-                return self.answers.pop(k)
-        return f
-
-    def serve(self, K):
-        while True:
-            with self.cond:
-                self.cond.wait_for(lambda: len(self.pending) + len(self.done) == K)
-                if len(self.done) == K:
-                    return
-                batch, self.pending = self.pending, {}
-            for k, vector in batch.items():
-                self.put(vector, k)
-            cost, _, grads = self.compiled.loss_and_grad(self.x, self.current)
-            self.evaluations += 1
-            with self.cond:
-                for k in batch:
-                    self.initial_cost.setdefault(k, float(cost[k]))
-                    self.answers[k] = (float(cost[k]), self.flat(grads, k))
-                self.cond.notify_all()
-
-
-def bfgs(compiled, x, params, seeds, maxiter=500, skip=None, gtol=1e-5):
-    """``scipy.optimize.minimize(method="BFGS")`` per model on the full training cost.
-
-    Objective and gradient are the same cost (MSE + penalties, no weight noise: BFGS needs a
-    deterministic objective), in float64; the final point is written back. Models flagged in
-    ``skip`` (K,) are left as they are. Returns (params, infos, diverged) with one info dict per
-    model: iterations, function and gradient evaluations, scipy's message, and the cost curve.
-    """
-    check_settings(bfgs_maxiter=maxiter, bfgs_gtol=gtol)
-    K = compiled.K
-    skip = np.zeros(K, dtype=bool) if skip is None else np.asarray(skip, dtype=bool)
-    lock = _Lockstep(compiled, x, params)
-    results, errors = [None] * K, []
-    curves = [[] for _ in range(K)]
-
-    def run(k):
-        try:
-            if skip[k]:
-                return
-            def record(intermediate_result):
-                curves[k].append(float(intermediate_result.fun))
-                log.info("seed %s bfgs iteration %d cost %.6g", seeds[k], len(curves[k]), intermediate_result.fun)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # overflow in a trial step is handled below
-                results[k] = minimize(lock.objective(k), lock.flat(params, k), jac=True, method="BFGS",
-                                      callback=record, options={"maxiter": int(maxiter), "gtol": float(gtol)})
-        except BaseException as exc:  # re-raised in the caller's thread
-            errors.append(exc)
-        finally:
-            with lock.cond:
-                lock.done.add(k)
-                lock.cond.notify_all()
-
-    threads = [threading.Thread(target=run, args=(k,), daemon=True) for k in range(K)]
-    for t in threads:
-        t.start()
-    lock.serve(K)
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-
-    final = {n: params[n].copy() for n in params}
-    infos, diverged = [], skip.copy()
-    for k, res in enumerate(results):
-        if res is None:
-            infos.append({"iterations": 0, "evaluations": 0, "message": "not run", "curve": []})
-            continue
-        initial = lock.initial_cost.get(k, np.inf)
-        ok = np.isfinite(res.fun) and res.fun <= BLOWUP * initial and np.all(np.isfinite(res.x))
-        if ok:
-            lock.put(res.x, k)
-            for n in final:
-                final[n][k] = lock.current[n][k]
-        else:
-            diverged[k] = True
-            log.warning("seed %s: BFGS ended at a non-finite point (%s)", seeds[k], res.message)
-        infos.append({"iterations": int(res.nit), "evaluations": int(res.nfev),
-                      "gradient_evaluations": int(res.njev), "message": str(res.message),
-                      "cost": float(res.fun), "curve": curves[k]})
-    log.info("BFGS: %d stacked evaluations for %d models", lock.evaluations, K)
-    return final, infos, diverged
-
-
 def train_all(compiled, x_train, seeds, optimizers, lr=0.3, epochs=1001, bfgs_maxiter=500,
               bfgs_gtol=1e-5, log_every=10, monitor=None, initial=None):
-    """Train K seeds with each optimizer in ``optimizers``; ``sgd+bfgs`` starts BFGS from the SGD result.
+    """Train K seeds with each optimizer in ``optimizers``; ``sgd+<method>`` starts from the SGD result.
 
-    Returns {optimizer: {"params", "diverged", "seconds" (per model), "curve", "bfgs"}}.
+    ``bfgs`` and ``lbfgs`` (``rnn.quasi_newton``) minimise the cost without weight noise, each with
+    ``bfgs_maxiter`` and ``bfgs_gtol``. Returns {optimizer: {"params", "diverged", "seconds" (per
+    model), "curve" (SGD's), "bfgs" (the quasi-Newton infos, either method)}}.
     """
     from .model import init_params
 
@@ -221,21 +104,25 @@ def train_all(compiled, x_train, seeds, optimizers, lr=0.3, epochs=1001, bfgs_ma
     K = compiled.K
     start = init_params(compiled.spec, seeds) if initial is None else initial
     out = {}
-    if "sgd" in optimizers or "sgd+bfgs" in optimizers:
+    if any(o.startswith("sgd") for o in optimizers):
         t0 = time.perf_counter()
         params, curve, diverged = sgd(compiled, x_train, start, seeds, lr, epochs, log_every, monitor)
         seconds = (time.perf_counter() - t0) / K
         out["sgd"] = {"params": params, "diverged": diverged, "seconds": seconds, "curve": curve}
-    if "bfgs" in optimizers:
+
+    def cost_and_grads(params):
+        return compiled.loss_and_grad(x_train, params)[::2]
+
+    for opt in optimizers:
+        if opt == "sgd":
+            continue
+        first, _, method = opt.rpartition("+")
+        before = out["sgd"] if first else {"params": start, "diverged": None, "seconds": 0.0}
         t0 = time.perf_counter()
-        params, infos, diverged = bfgs(compiled, x_train, start, seeds, bfgs_maxiter, gtol=bfgs_gtol)
-        out["bfgs"] = {"params": params, "diverged": diverged, "bfgs": infos,
-                       "seconds": (time.perf_counter() - t0) / K}
-    if "sgd+bfgs" in optimizers:
-        sgd_run = out["sgd"]
-        t0 = time.perf_counter()
-        params, infos, diverged = bfgs(compiled, x_train, sgd_run["params"], seeds, bfgs_maxiter,
-                                       skip=sgd_run["diverged"], gtol=bfgs_gtol)
-        out["sgd+bfgs"] = {"params": params, "diverged": diverged, "bfgs": infos, "curve": sgd_run["curve"],
-                           "seconds": sgd_run["seconds"] + (time.perf_counter() - t0) / K}
+        params, infos, diverged = quasi_newton.minimize(cost_and_grads, before["params"], seeds, method,
+                                                        bfgs_maxiter, bfgs_gtol, skip=before["diverged"])
+        out[opt] = {"params": params, "diverged": diverged, "bfgs": infos,
+                    "seconds": before["seconds"] + (time.perf_counter() - t0) / K}
+        if first:
+            out[opt]["curve"] = before["curve"]
     return {o: out[o] for o in optimizers}

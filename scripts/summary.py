@@ -49,7 +49,7 @@ text = [
     "## Compute",
     "",
     "Seconds summed over training jobs: " + ", ".join(f"{k.replace('_seconds', '')} {v:.1f}" for k, v in compute.items())
-    + ". Training seconds per optimizer (summed over runs; sgd+bfgs includes its SGD phase): "
+    + ". Training seconds per optimizer (summed over runs; sgd+bfgs and sgd+lbfgs include their SGD phase): "
     + ", ".join(f"{k} {v:.1f}" for k, v in per_opt.items()) + ".",
     "",
 ]

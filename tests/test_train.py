@@ -1,15 +1,14 @@
-"""rnn.train and rnn.experiment: SGD, divergence handling, lock-step BFGS, train_all, run_variant,
-the tutorial's result, and the checks of training settings and segments."""
+"""rnn.train and rnn.experiment: SGD, divergence handling, train_all with every optimizer, run_variant,
+the tutorial's result, and the checks of training settings and segments (rnn.quasi_newton has its own tests)."""
 
 import numpy as np
 import pytest
-from scipy.optimize import check_grad, minimize
 
-from rnn import train
+from rnn import quasi_newton, train
 from rnn.data import mackey_glass
 from rnn.experiment import check_segments, run_variant
 from rnn.model import Compiled, Spec, init_params
-from rnn.train import bfgs, check_settings, sgd, train_all
+from rnn.train import check_settings, sgd, train_all
 
 T = 60
 SPEC = Spec(hidden=4)
@@ -31,27 +30,10 @@ def same(a, b):
     return set(a) == set(b) and all(np.array_equal(a[n], b[n]) for n in a)
 
 
-def flatten(params, names, k=0):
-    return np.concatenate([params[n][k].ravel() for n in names])
-
-
-def unflatten(vector, like, names):
-    out, offset = {}, 0
-    for n in names:
-        shape = like[n].shape[1:]
-        size = int(np.prod(shape))
-        out[n] = vector[offset:offset + size].reshape((1, *shape))
-        offset += size
-    assert offset == vector.size
-    return out
-
-
-def objective(compiled, x, like):
-    """(cost, flat gradient) of a K=1 model as a function of its flattened parameters."""
-    def f(vector):
-        cost, _, grads = compiled.loss_and_grad(x, unflatten(vector, like, compiled.names))
-        return float(cost[0]), flatten(grads, compiled.names)
-    return f
+def quasi_newton_from(compiled, x, params, seeds, maxiter, method="bfgs", **kwargs):
+    """``rnn.quasi_newton.minimize`` on the compiled training cost, as train_all calls it."""
+    return quasi_newton.minimize(lambda p: compiled.loss_and_grad(x, p)[::2], params, seeds, method, maxiter,
+                                 **kwargs)
 
 
 # --- SGD -------------------------------------------------------------------------------------
@@ -142,63 +124,6 @@ def test_run_variant_reports_a_diverged_seed_without_raising():
 
 # --- BFGS ------------------------------------------------------------------------------------
 
-def test_bfgs_gradient_agrees_with_the_objective(compiled_model, x):
-    compiled = compiled_model(SPEC, 1, T)
-    rng = np.random.default_rng(0)
-    like = init_params(SPEC, [0])
-    f = objective(compiled, x, like)
-    for _ in range(3):
-        v = rng.normal(0.0, 0.3, flatten(like, compiled.names).size)
-        grad_norm = np.linalg.norm(f(v)[1])
-        assert grad_norm > 1e-3
-        assert check_grad(lambda u: f(u)[0], lambda u: f(u)[1], v) < 1e-5 * grad_norm
-
-
-@pytest.mark.parametrize("gtol", [None, 1e-3])
-def test_bfgs_returns_scipys_optimum(compiled_model, x, gtol):
-    compiled = compiled_model(SPEC, 1, T)
-    start = init_params(SPEC, [3])
-    extra = {} if gtol is None else {"gtol": gtol}
-    final, infos, diverged = bfgs(compiled, x, start, [3], maxiter=60, **extra)
-    f = objective(compiled, x, start)
-    res = minimize(f, flatten(start, compiled.names), jac=True, method="BFGS", options={"maxiter": 60, **extra})
-    assert np.array_equal(flatten(final, compiled.names), res.x)
-    assert not diverged.any()
-    info = infos[0]
-    assert info["cost"] == res.fun == compiled.loss_and_grad(x, final)[0][0]
-    assert info["iterations"] == res.nit and info["evaluations"] == res.nfev and info["message"] == res.message
-    assert len(info["curve"]) == res.nit and info["curve"][-1] == res.fun
-    assert res.fun < compiled.loss_and_grad(x, start)[0][0]
-    assert same(start, init_params(SPEC, [3]))  # the caller's parameters are not modified
-
-
-def test_lockstep_bfgs_follows_each_models_own_path_exactly(compiled_model, x):
-    """Each slot of a stacked run is exactly a scipy BFGS on that slot of the same compiled function."""
-    compiled = compiled_model(SPEC, 3, T)
-    start = init_params(SPEC, SEEDS)
-    final, infos, _ = bfgs(compiled, x, start, SEEDS, maxiter=80)
-    for k in range(3):
-        def f(vector):
-            q = {n: v.copy() for n, v in start.items()}
-            for n, v in unflatten(vector, start, compiled.names).items():
-                q[n][k] = v[0]
-            cost, _, grads = compiled.loss_and_grad(x, q)
-            return float(cost[k]), flatten(grads, compiled.names, k)
-        res = minimize(f, flatten(start, compiled.names, k), jac=True, method="BFGS", options={"maxiter": 80})
-        assert np.array_equal(flatten(final, compiled.names, k), res.x), k
-        assert infos[k]["cost"] == res.fun and infos[k]["evaluations"] == res.nfev
-
-
-def test_stacked_bfgs_equals_each_seed_alone(compiled_model, x):
-    start = init_params(SPEC, SEEDS)
-    final, infos, _ = bfgs(compiled_model(SPEC, 3, T), x, start, SEEDS, maxiter=20)
-    for k, seed in enumerate(SEEDS):
-        alone, info1, _ = bfgs(compiled_model(SPEC, 1, T), x, slot(start, k), [seed], maxiter=20)
-        for n in final:
-            np.testing.assert_allclose(final[n][k], alone[n][0], rtol=1e-7, atol=1e-10)
-        assert infos[k]["cost"] == pytest.approx(info1[0]["cost"], rel=1e-10)
-
-
 @pytest.mark.parametrize("backend", ["c", "jax"])
 def test_long_stacked_bfgs_equals_each_seed_alone(compiled_model, x, backend):
     """A seed's BFGS result must not depend on how many seeds share the compiled graph.
@@ -207,53 +132,46 @@ def test_long_stacked_bfgs_equals_each_seed_alone(compiled_model, x, backend):
     one-ulp difference in the cost to percent-level differences in the weights after ~100 iterations.
     """
     start = init_params(SPEC, SEEDS)
-    final, _, _ = bfgs(compiled_model(SPEC, 3, T, backend=backend), x, start, SEEDS, maxiter=200)
+    final, _, _ = quasi_newton_from(compiled_model(SPEC, 3, T, backend=backend), x, start, SEEDS, maxiter=200)
     for k, seed in enumerate(SEEDS):
-        alone, _, _ = bfgs(compiled_model(SPEC, 1, T, backend=backend), x, slot(start, k), [seed], maxiter=200)
+        alone, _, _ = quasi_newton_from(compiled_model(SPEC, 1, T, backend=backend), x, slot(start, k), [seed],
+                                        maxiter=200)
         for n in final:
             np.testing.assert_allclose(final[n][k], alone[n][0], rtol=1e-6, atol=1e-9, err_msg=f"seed {seed} {n}")
 
 
-def test_bfgs_skip_leaves_a_model_untouched(compiled_model, x):
-    start = init_params(SPEC, SEEDS)
-    final, infos, diverged = bfgs(compiled_model(SPEC, 3, T), x, start, SEEDS, maxiter=30,
-                                  skip=[False, True, False])
-    assert all(np.array_equal(final[n][1], start[n][1]) for n in start)
-    assert infos[1]["message"] == "not run" and infos[1]["iterations"] == 0
-    assert diverged.tolist() == [False, True, False]  # a skipped model stays flagged
-    for k in (0, 2):
-        assert not all(np.array_equal(final[n][k], start[n][k]) for n in start)
-        assert infos[k]["iterations"] > 0
-
-
 # --- train_all -------------------------------------------------------------------------------
 
-def test_train_all_sgd_then_bfgs_starts_from_the_sgd_result(compiled_model, x):
+@pytest.mark.parametrize("method", ["bfgs", "lbfgs"])
+def test_train_all_runs_a_quasi_newton_method_alone_and_after_sgd(compiled_model, x, method):
     compiled = compiled_model(SPEC, 3, T)
     start = init_params(SPEC, SEEDS)
-    out = train_all(compiled, x, SEEDS, ["sgd", "bfgs", "sgd+bfgs"], lr=0.3, epochs=15, bfgs_maxiter=25)
-    assert list(out) == ["sgd", "bfgs", "sgd+bfgs"]
+    after = f"sgd+{method}"
+    out = train_all(compiled, x, SEEDS, ["sgd", method, after], lr=0.3, epochs=15, bfgs_maxiter=25, bfgs_gtol=1e-7)
+    assert list(out) == ["sgd", method, after]
     sgd_params, sgd_curve, _ = sgd(compiled, x, start, SEEDS, lr=0.3, epochs=15)
     assert same(out["sgd"]["params"], sgd_params)
     assert out["sgd"]["curve"] == sgd_curve
-    assert same(out["bfgs"]["params"], bfgs(compiled, x, start, SEEDS, 25)[0])
-    assert same(out["sgd+bfgs"]["params"], bfgs(compiled, x, sgd_params, SEEDS, 25)[0])
-    assert out["sgd+bfgs"]["curve"] == sgd_curve
-    assert not same(out["sgd+bfgs"]["params"], out["bfgs"]["params"])
-    only = train_all(compiled, x, SEEDS, ["sgd+bfgs"], lr=0.3, epochs=15, bfgs_maxiter=25)
-    assert list(only) == ["sgd+bfgs"]
-    assert same(only["sgd+bfgs"]["params"], out["sgd+bfgs"]["params"])
+    alone, infos, _ = quasi_newton_from(compiled, x, start, SEEDS, 25, method, gtol=1e-7)
+    assert same(out[method]["params"], alone) and out[method]["bfgs"] == infos
+    assert same(out[after]["params"], quasi_newton_from(compiled, x, sgd_params, SEEDS, 25, method, gtol=1e-7)[0])
+    assert out[after]["curve"] == sgd_curve
+    assert out[after]["seconds"] > out["sgd"]["seconds"]
+    assert not same(out[after]["params"], out[method]["params"])
+    only = train_all(compiled, x, SEEDS, [after], lr=0.3, epochs=15, bfgs_maxiter=25, bfgs_gtol=1e-7)
+    assert list(only) == [after]
+    assert same(only[after]["params"], out[after]["params"])
 
 
-def test_train_all_sgd_then_bfgs_skips_models_that_diverged_in_sgd(compiled_model, x):
+def test_train_all_sgd_then_quasi_newton_skips_models_that_diverged_in_sgd(compiled_model, x):
     seeds = [0, 2, 1]
     compiled = compiled_model(DIVERGING, 3, T)
-    out = train_all(compiled, x, seeds, ["sgd+bfgs"], lr=0.3, epochs=30, bfgs_maxiter=20)
-    run = out["sgd+bfgs"]
-    assert run["diverged"].tolist() == [False, True, False]
+    out = train_all(compiled, x, seeds, ["sgd+bfgs", "sgd+lbfgs"], lr=0.3, epochs=30, bfgs_maxiter=20)
     sgd_params, _, _ = sgd(compiled, x, init_params(DIVERGING, seeds), seeds, lr=0.3, epochs=30)
-    assert all(np.array_equal(run["params"][n][1], sgd_params[n][1]) for n in sgd_params)
-    assert run["bfgs"][1]["message"] == "not run"
+    for run in out.values():
+        assert run["diverged"].tolist() == [False, True, False]
+        assert all(np.array_equal(run["params"][n][1], sgd_params[n][1]) for n in sgd_params)
+        assert run["bfgs"][1]["message"] == "not run"
 
 
 # --- the tutorial, reproduced ----------------------------------------------------------------
@@ -286,7 +204,7 @@ def test_counts_must_be_positive_integers(name, value):
         check_settings(**{name: value})
 
 
-def test_sgd_and_bfgs_check_their_settings(compiled_model, x):
+def test_sgd_and_train_all_check_their_settings(compiled_model, x):
     compiled = compiled_model(SPEC, 3, T)
     start = init_params(SPEC, SEEDS)
     with pytest.raises(ValueError, match=r"lr must be a finite number > 0"):
@@ -294,12 +212,15 @@ def test_sgd_and_bfgs_check_their_settings(compiled_model, x):
     with pytest.raises(ValueError, match=r"epochs must be an integer >= 1"):
         sgd(compiled, x, start, SEEDS, epochs=0)
     with pytest.raises(ValueError, match=r"bfgs_maxiter must be an integer >= 1"):
-        bfgs(compiled, x, start, SEEDS, maxiter=0)
+        train_all(compiled, x, SEEDS, ["lbfgs"], bfgs_maxiter=0)
 
 
-@pytest.mark.parametrize("optimizers", [["adam"], ["sgd", "lbfgs"], []])
+CHOICES = r"optimizers must be a non-empty list from sgd, bfgs, sgd\+bfgs, lbfgs, sgd\+lbfgs"
+
+
+@pytest.mark.parametrize("optimizers", [["adam"], ["sgd", "l-bfgs"], ["lbfgs+sgd"], []])
 def test_train_all_rejects_unknown_optimizers_naming_the_choices(compiled_model, x, optimizers):
-    with pytest.raises(ValueError, match=r"optimizers must be a non-empty list from sgd, bfgs, sgd\+bfgs"):
+    with pytest.raises(ValueError, match=CHOICES):
         train_all(compiled_model(SPEC, 3, T), x, SEEDS, optimizers)
 
 
@@ -307,8 +228,8 @@ SERIES = np.linspace(-0.5, 0.5, 300)[:, None]
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"optimizers": ["adam"]}, r"optimizers must be a non-empty list from sgd, bfgs, sgd\+bfgs; got \['adam'\]"),
-    ({"optimizers": []}, r"optimizers must be a non-empty list from sgd, bfgs, sgd\+bfgs"),
+    ({"optimizers": ["adam"]}, CHOICES + r"; got \['adam'\]"),
+    ({"optimizers": []}, CHOICES),
     ({"backend": "tpu"}, r"backend must be one of c, jax, numba; got 'tpu'"),
     ({"train": 250, "validation": 100}, r"train \+ validation \(250 \+ 100\) must be <= the series length 300"),
     ({"train": 100, "validation": 50, "horizon": 201}, r"horizon \(201\) must be <= series length - train"),
