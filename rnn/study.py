@@ -95,9 +95,10 @@ def lyapunov(config):
 def module_sources(modules, package_dir=Path(__file__).parent):
     """Paths of the given ``rnn`` modules and of every ``rnn`` module they import, transitively.
 
-    The workflow lists them as inputs, so that editing a module reruns the rules that use it.
+    The workflow lists them as inputs, so that editing a module reruns the rules that use it. The
+    package's ``__init__.py`` is always among them: importing any ``rnn`` module runs it first.
     """
-    seen, todo = set(), list(modules)
+    seen, todo = set(), ["__init__", *modules]
     while todo:
         name = todo.pop()
         if name in seen:

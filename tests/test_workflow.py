@@ -197,6 +197,17 @@ def test_editing_metrics_module_reruns_training(study_copy):
     assert "data" not in plan
 
 
+def test_editing_the_package_init_reruns_every_job(study_copy):
+    """Every job imports ``rnn/__init__.py`` before any module of the package: it is an input of all."""
+    with open(study_copy / "rnn/__init__.py", "a") as f:
+        f.write("\n# edited by a test\n")
+    plan = planned(study_copy)
+    assert plan["train"] == sorted(VARIANTS)
+    assert plan["plot_variant"] == sorted(VARIANTS)
+    assert plan["plot_ablation"] == sorted(AXES)
+    assert {"data", "aggregate", "figures", "summary"} <= set(plan)
+
+
 def test_editing_plots_module_reruns_only_plots(study_copy):
     with open(study_copy / "rnn/plots.py", "a") as f:
         f.write("\n# edited by a test\n")
