@@ -6,6 +6,7 @@ the jobs Snakemake would run. Bad configs run against fresh copies that hold no 
 """
 
 import copy
+import json
 import math
 import re
 import shutil
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from helpers import REPO, TINY, copy_repo, copy_study, finished_study, is_png, jobs, ok, planned, read_runs, snakemake, write_config
 
@@ -327,3 +329,22 @@ def test_publish_refuses_a_readme_without_markers(study_copy):
     rc, out = snakemake(study_copy, "--cores", "2", "publish")
     assert rc != 0 and "no findings block" in out
     assert (study_copy / "README.md").read_text() == "# No markers here\n"
+
+
+def test_publish_writes_the_data_behind_the_findings(study_copy):
+    from rnn import provenance, study as rnn_study
+    from rnn.findings import BEGIN, END
+
+    root, published = study_copy, study_copy / "results/published"
+    (root / "README.md").write_text(f"# A study\n\n{BEGIN.split(' (')[0]} -->\n{END}\n")
+    ok(root, "--cores", "2", "publish")
+    for name in ("runs", "ablation"):  # the tables, byte for byte
+        assert (published / f"tables/{name}.csv").read_bytes() == (root / f"results/tables/{name}.csv").read_bytes()
+    config = yaml.safe_load((published / "config.yaml").read_text())
+    assert config["seeds"] == TINY["seeds"] and config["ablations"] == TINY["ablations"]
+    assert config["data"] == {**TINY["data"], "lyapunov": None}  # with the schema's defaults
+    assert config["baseline"] == {**rnn_study.BASELINE, **TINY["baseline"]}  # and the package's
+    environment = json.loads((published / "environment.json").read_text())
+    assert environment == provenance.environment()  # this machine, this installation
+    assert set(environment["packages"]) >= {"pytensor", "jax", "numpy", "scipy", "snakemake"}
+
