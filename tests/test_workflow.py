@@ -331,7 +331,9 @@ def test_publish_refuses_a_readme_without_markers(study_copy):
     assert (study_copy / "README.md").read_text() == "# No markers here\n"
 
 
-def test_publish_writes_the_data_behind_the_findings(study_copy):
+# --- checking a rerun against what was published ------------------------------------------------
+
+def test_publish_writes_the_data_behind_the_findings_and_verify_checks_a_rerun_against_it(study_copy):
     from rnn import provenance, study as rnn_study
     from rnn.findings import BEGIN, END
 
@@ -348,3 +350,31 @@ def test_publish_writes_the_data_behind_the_findings(study_copy):
     assert environment == provenance.environment()  # this machine, this installation
     assert set(environment["packages"]) >= {"pytensor", "jax", "numpy", "scipy", "snakemake"}
 
+    # the unchanged study verifies, to the bit, and nothing is recomputed or republished
+    out = ok(root, "--cores", "2", "verify")
+    assert [j["rule"] for j in jobs(out)] == ["verify"]
+    assert "Environment: the same software versions and CPU as the published record" in out
+    assert "| baseline | sgd | each run, exactly | 2 | same |" in out
+    assert "| baseline | bfgs | mean over seeds, max(95% CI, 1%) | 2 | same |" in out
+    assert "Bit-identical, timing columns aside: yes." in out and "verify: OK" in out
+    assert "verify: OK" in (root / "logs/verify.log").read_text()
+
+    # a published value and a published status changed: both named, and the exit status says so
+    runs = pd.read_csv(published / "tables/runs.csv")
+
+    def run(variant, optimizer, seed):
+        return (runs["variant"] == variant) & (runs["optimizer"] == optimizer) & (runs["seed"] == seed)
+
+    runs.loc[run("baseline", "sgd", 0), "val_mse"] *= 1.1
+    status = runs.loc[run("hidden-3", "bfgs", 1), "status"].item()
+    runs.loc[run("hidden-3", "bfgs", 1), "status"] = "diverged" if status != "diverged" else "ok"
+    runs.to_csv(published / "tables/runs.csv", index=False)
+    edited = (published / "tables/runs.csv").read_bytes()
+    (root / "results/tables/runs.csv").touch()  # newer than the published copy, which must stay as it is
+    rc, out = snakemake(root, "--cores", "2", "verify")
+    assert rc != 0, out[-3000:]
+    assert [j["rule"] for j in jobs(out)] == ["verify"]
+    assert "\n- baseline, sgd, seed 0, val_mse: " in out
+    assert f"\n- hidden-3, bfgs, seed 1, status: {status!r} here against " in out
+    assert "verify: FAILED, 2 difference(s) beyond tolerance." in out
+    assert (published / "tables/runs.csv").read_bytes() == edited
