@@ -9,6 +9,7 @@ missing, truncated, corrupted or lacks what it should hold.
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -22,7 +23,7 @@ class BadFileError(ValueError):
 
     def __init__(self, path, problem):
         super().__init__(f"{path}: {problem}. Delete it and rerun the workflow to regenerate it.")
-        self.path = Path(path)
+        self.path, self.problem = Path(path), problem
 
 
 def _umask():
@@ -48,6 +49,12 @@ def atomic(path, mode="w"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def copy_file(src, dst):
+    """Copy the bytes of ``src`` to ``dst``, atomically."""
+    with atomic(dst, "wb") as f, open(src, "rb") as s:
+        shutil.copyfileobj(s, f)
 
 
 def save_npz(path, **arrays):

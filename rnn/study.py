@@ -95,9 +95,10 @@ def lyapunov(config):
 def module_sources(modules, package_dir=Path(__file__).parent):
     """Paths of the given ``rnn`` modules and of every ``rnn`` module they import, transitively.
 
-    The workflow lists them as inputs, so that editing a module reruns the rules that use it.
+    The workflow lists them as inputs, so that editing a module reruns the rules that use it. The
+    package's ``__init__.py`` is always among them: importing any ``rnn`` module runs it first.
     """
-    seen, todo = set(), list(modules)
+    seen, todo = set(), ["__init__", *modules]
     while todo:
         name = todo.pop()
         if name in seen:
@@ -112,7 +113,8 @@ def module_sources(modules, package_dir=Path(__file__).parent):
 
 # --- tables -------------------------------------------------------------------------------------
 
-def _ci95(values):
+def ci95(values):
+    """Half-width of the 95% confidence interval of the mean (Student's t); NaN below two values."""
     n = len(values)
     if n < 2:
         return float("nan")
@@ -143,7 +145,7 @@ def ablation_table(runs, metrics=METRICS):
             row[f"{m}_n"] = len(values)
             row[f"{m}_mean"] = float(values.mean()) if len(values) else float("nan")
             row[f"{m}_std"] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
-            row[f"{m}_ci95"] = _ci95(values)
+            row[f"{m}_ci95"] = ci95(values)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -218,7 +220,7 @@ def tutorial_comparison(runs):
             v = part[metric].to_numpy(dtype=float)
             v = v[np.isfinite(v)]
             median = fmt(float(np.median(v))) if len(v) else "–"
-            mean = (fmt(float(v.mean())) + (f" ± {fmt(_ci95(v), 2)}" if len(v) > 1 else "")) if len(v) else "–"
+            mean = (fmt(float(v.mean())) + (f" ± {fmt(ci95(v), 2)}" if len(v) > 1 else "")) if len(v) else "–"
             rows.append([opt, metric, fmt(value), median, mean, str(len(v))])
     return markdown(["optimizer", "metric", "tutorial (2015)", "baseline median", "mean ± 95% CI", "n"], rows)
 

@@ -1,9 +1,10 @@
-"""Rule publish: the findings block and its figures under results/published/, spliced into README.md."""
+"""Rule publish: findings, figures, tables, config and environment under results/published/; findings into README.md."""
 import os
-import shutil
 from pathlib import Path
 
-from rnn import findings, io
+import yaml
+
+from rnn import findings, io, provenance
 
 io.job_logging(snakemake.log[0])
 runs = io.load_csv(snakemake.input.runs, ["variant", "optimizer", "status"])
@@ -12,9 +13,14 @@ table["value"] = table["value"].fillna("").astype(str)
 out = Path(snakemake.output.findings)
 copies = {}
 for src, dst in zip(snakemake.input.figures, snakemake.output.figures):
-    with io.atomic(dst, "wb") as f, open(src, "rb") as s:
-        shutil.copyfileobj(s, f)
+    io.copy_file(src, dst)
     copies[Path(src).stem] = dst  # ablation/<axis>.png is keyed by its axis
+for name in ("runs", "ablation"):
+    io.copy_file(snakemake.input[name], snakemake.output[name])
+config = {**snakemake.params.config, "baseline": snakemake.params.baseline}
+io.save_text(snakemake.output.config, "# The config of the published study, with every default it ran with.\n"
+             + yaml.safe_dump(config, sort_keys=False))
+io.save_json(snakemake.output.environment, provenance.environment())
 
 
 def block(base):

@@ -8,6 +8,7 @@ and intermediate files corrupted after the study finished.
 
 import copy
 import itertools
+import json
 import os
 import re
 import shutil
@@ -351,6 +352,31 @@ def test_a_killed_run_leaves_no_half_written_file_and_resumes(tmp_path):
     text = log_file.read_text()
     assert max(int(e) for e in re.findall(r"epoch (\d+) cost", text)) == 19999
     assert planned(root) == {}
+
+
+def test_locks_taken_on_another_host_are_left_alone(tmp_path):
+    """A cluster's shared filesystem: the process that took the locks may be alive on another host."""
+    root = copy_repo(tmp_path / "repo")
+    locks = root / ".snakemake/locks"
+    locks.mkdir(parents=True)
+    lock = locks / "0.output.lock"
+    lock.write_text("results/tables/runs.csv\n")
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()  # its process id is dead here: only the host keeps the locks
+    owner = root / ".snakemake/lock-owner.json"
+    owner.write_text(json.dumps({"host": "node17.cluster.example", "pid": finished.pid}))
+    time.sleep(0.05)
+    os.utime(owner)  # recorded after the locks were taken, as onstart does
+
+    rc, out = snakemake(root, "--cores", "1")
+    assert rc != 0, "a run started in a directory locked by another host"
+    assert "Directory cannot be locked" in out, out[-3000:]  # Snakemake's LockException
+    message = " ".join(out.split())
+    assert "taken by process" in message and "on host node17.cluster.example" in message, out[-3000:]
+    assert "`snakemake --unlock`" in message
+    assert "Removed the locks" not in out
+    assert lock.read_text() == "results/tables/runs.csv\n"
+    assert jobs(out) == [] and not (root / "results").exists()
 
 
 # --- backends -----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ the jobs Snakemake would run. Bad configs run against fresh copies that hold no 
 """
 
 import copy
+import json
 import math
 import re
 import shutil
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from helpers import REPO, TINY, copy_repo, copy_study, finished_study, is_png, jobs, ok, planned, read_runs, snakemake, write_config
 
@@ -197,6 +199,17 @@ def test_editing_metrics_module_reruns_training(study_copy):
     assert "data" not in plan
 
 
+def test_editing_the_package_init_reruns_every_job(study_copy):
+    """Every job imports ``rnn/__init__.py`` before any module of the package: it is an input of all."""
+    with open(study_copy / "rnn/__init__.py", "a") as f:
+        f.write("\n# edited by a test\n")
+    plan = planned(study_copy)
+    assert plan["train"] == sorted(VARIANTS)
+    assert plan["plot_variant"] == sorted(VARIANTS)
+    assert plan["plot_ablation"] == sorted(AXES)
+    assert {"data", "aggregate", "figures", "summary"} <= set(plan)
+
+
 def test_editing_plots_module_reruns_only_plots(study_copy):
     with open(study_copy / "rnn/plots.py", "a") as f:
         f.write("\n# edited by a test\n")
@@ -316,3 +329,53 @@ def test_publish_refuses_a_readme_without_markers(study_copy):
     rc, out = snakemake(study_copy, "--cores", "2", "publish")
     assert rc != 0 and "no findings block" in out
     assert (study_copy / "README.md").read_text() == "# No markers here\n"
+
+
+# --- checking a rerun against what was published ------------------------------------------------
+
+def test_publish_writes_the_data_behind_the_findings_and_verify_checks_a_rerun_against_it(study_copy):
+    from rnn import provenance, study as rnn_study
+    from rnn.findings import BEGIN, END
+
+    root, published = study_copy, study_copy / "results/published"
+    (root / "README.md").write_text(f"# A study\n\n{BEGIN.split(' (')[0]} -->\n{END}\n")
+    ok(root, "--cores", "2", "publish")
+    for name in ("runs", "ablation"):  # the tables, byte for byte
+        assert (published / f"tables/{name}.csv").read_bytes() == (root / f"results/tables/{name}.csv").read_bytes()
+    config = yaml.safe_load((published / "config.yaml").read_text())
+    assert config["seeds"] == TINY["seeds"] and config["ablations"] == TINY["ablations"]
+    assert config["data"] == {**TINY["data"], "lyapunov": None}  # with the schema's defaults
+    assert config["baseline"] == {**rnn_study.BASELINE, **TINY["baseline"]}  # and the package's
+    environment = json.loads((published / "environment.json").read_text())
+    assert environment == provenance.environment()  # this machine, this installation
+    assert set(environment["packages"]) >= {"pytensor", "jax", "numpy", "scipy", "snakemake"}
+
+    # the unchanged study verifies, to the bit, and nothing is recomputed or republished
+    out = ok(root, "--cores", "2", "verify")
+    assert [j["rule"] for j in jobs(out)] == ["verify"]
+    assert "Environment: the same software versions and CPU as the published record" in out
+    assert "| baseline | sgd | each run, exactly | 2 | same |" in out
+    assert "| baseline | bfgs | mean over seeds, max(95% CI, 1%) | 2 | same |" in out
+    assert "Bit-identical, timing columns aside: yes." in out and "verify: OK" in out
+    assert "verify: OK" in (root / "logs/verify.log").read_text()
+
+    # a published value and a published status changed: both named, and the exit status says so
+    runs = pd.read_csv(published / "tables/runs.csv")
+
+    def run(variant, optimizer, seed):
+        return (runs["variant"] == variant) & (runs["optimizer"] == optimizer) & (runs["seed"] == seed)
+
+    runs.loc[run("baseline", "sgd", 0), "val_mse"] *= 1.1
+    status = runs.loc[run("hidden-3", "bfgs", 1), "status"].item()
+    runs.loc[run("hidden-3", "bfgs", 1), "status"] = "diverged" if status != "diverged" else "ok"
+    runs.to_csv(published / "tables/runs.csv", index=False)
+    edited = (published / "tables/runs.csv").read_bytes()
+    # a rerun of the study is checked against what was published, which is never republished first
+    assert set(planned(root, "verify", "--forcerun", "aggregate")) == {"aggregate", "verify"}
+    rc, out = snakemake(root, "--cores", "2", "verify")
+    assert rc != 0, out[-3000:]
+    assert [j["rule"] for j in jobs(out)] == ["verify"]
+    assert "\n- baseline, sgd, seed 0, val_mse: " in out
+    assert f"\n- hidden-3, bfgs, seed 1, status: {status!r} here against " in out
+    assert "verify: FAILED, 2 difference(s) beyond tolerance." in out
+    assert (published / "tables/runs.csv").read_bytes() == edited

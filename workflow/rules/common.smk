@@ -1,5 +1,6 @@
 import os
 import re
+import socket
 import sys
 from pathlib import Path
 
@@ -16,16 +17,17 @@ os.environ.update(
     )
 )
 
-from rnn import study
+from rnn import io, study
 
 # --- resuming after a kill --------------------------------------------------------------------
 # Snakemake locks the working directory while it runs and a SIGKILL leaves those locks behind;
 # they record no process, so the next run would stop and ask for `snakemake --unlock`. Each run
-# records its process id once it holds the locks (onstart); a later run removes the locks when
-# that process is gone and nothing has locked since (locks newer than the record belong to a run
-# still starting up, and are left alone).
+# records its host and process id once it holds the locks (onstart); a later run on the same host
+# removes the locks when that process is gone and nothing has locked since (locks newer than the
+# record belong to a run still starting up, and are left alone). Locks taken on another host (a
+# cluster's shared filesystem) are never removed: that process cannot be seen from here.
 LOCKS = Path(".snakemake/locks")
-LOCK_OWNER = Path(".snakemake/lock-owner.pid")
+LOCK_OWNER = Path(".snakemake/lock-owner.json")
 
 
 def process_alive(pid):
@@ -41,30 +43,46 @@ def process_alive(pid):
     return not cmdline.exists() or b"snakemake" in cmdline.read_bytes()
 
 
+def lock_owner():
+    """(host, pid) of the run that last took the locks, or None if unrecorded or unreadable."""
+    try:
+        owner = io.load_json(LOCK_OWNER)
+        return str(owner["host"]), int(owner["pid"])
+    except (io.BadFileError, KeyError, TypeError, ValueError):
+        return None
+
+
 def clear_stale_locks():
     locks = list(LOCKS.glob("*.lock")) if LOCKS.is_dir() else []
-    if not locks or not LOCK_OWNER.is_file():
+    owner = lock_owner() if locks else None
+    if owner is None:
         return
-    try:
-        owner = int(LOCK_OWNER.read_text())
-    except ValueError:
+    host, pid = owner
+    if host != socket.gethostname():
+        print(
+            f"The locks in {LOCKS} were taken by process {pid} on host {host}, which cannot be "
+            "checked from here; they are left alone. Once you are sure that no Snakemake run "
+            "is alive there, run `snakemake --unlock`.",
+            file=sys.stderr,
+        )
         return
     newest_lock = max(f.stat().st_mtime for f in locks)
-    if process_alive(owner) or newest_lock > LOCK_OWNER.stat().st_mtime:
+    if process_alive(pid) or newest_lock > LOCK_OWNER.stat().st_mtime:
         return
     for f in locks:
         f.unlink(missing_ok=True)
     print(
-        f"Removed the locks left by an earlier run (process {owner}) that was killed.",
+        f"Removed the locks left by an earlier run (process {pid}) that was killed.",
         file=sys.stderr,
     )
 
 
-clear_stale_locks()
+if workflow.is_main_process:  # not in the jobs a cluster runs on other hosts
+    clear_stale_locks()
 
 
 onstart:
-    LOCK_OWNER.write_text(str(os.getpid()))
+    io.save_json(LOCK_OWNER, {"host": socket.gethostname(), "pid": os.getpid()})
 
 
 def schema_problem(exc):

@@ -1,7 +1,8 @@
 # Not part of the default study: `snakemake --cores 4 publish` copies the figures the README shows
-# to results/published/ (committed), writes the findings block there, and splices the same block
-# into README.md between its findings markers. README.md is not declared as an output because
-# Snakemake deletes a job's outputs before running it.
+# and the tables behind them to results/published/ (committed), with the resolved config and a
+# record of the software and machine that produced them; writes the findings block there, and
+# splices the same block into README.md between its findings markers. README.md is not declared as
+# an output because Snakemake deletes a job's outputs before running it.
 # results/figures/<key>.png -> results/published/figures/<value>.png
 PUBLISHED_FIGURES = {f"ablation/{axis}": f"ablation_{axis}" for axis in AXES}
 STUDY_FIGURES = ["learning_curves", "prediction", "continuation_best", "attractor"]
@@ -13,12 +14,16 @@ rule publish:
         runs=rules.aggregate.output.runs,
         ablation=rules.aggregate.output.ablation,
         figures=expand("results/figures/{name}.png", name=PUBLISHED_FIGURES),
-        code=code("findings", "io"),
+        code=code("findings", "provenance", "io"),
     output:
         findings="results/published/findings.md",
         figures=expand(
             "results/published/figures/{name}.png", name=PUBLISHED_FIGURES.values()
         ),
+        runs="results/published/tables/runs.csv",
+        ablation="results/published/tables/ablation.csv",
+        config="results/published/config.yaml",
+        environment="results/published/environment.json",
     log:
         "logs/publish.log",
     conda:
@@ -26,6 +31,7 @@ rule publish:
     params:
         baseline=VARIANTS["baseline"]["settings"],
         lyapunov=study.lyapunov(config),
+        config=config,
         readme="README.md",
     script:
         "../../scripts/publish.py"

@@ -1,0 +1,60 @@
+"""What produced a study's numbers: the software versions and the machine.
+
+``environment()`` is the record that ``publish`` writes to ``results/published/environment.json``
+and that ``rnn.verify`` compares with the machine it runs on: the same versions and CPU model mean
+the deterministic paths (SGD) must give the same bits.
+"""
+
+import os
+import platform
+from importlib import metadata
+
+PACKAGES = ("pytensor", "jax", "jaxlib", "numpy", "scipy", "snakemake", "pandas")
+SIMD = ("sse", "avx", "fma", "amx")  # instruction-set flags: which vector code XLA and BLAS run
+NUMERICS = ("python", "packages", "cpu", "cpu_flags")  # what can change a result's last bits (not cores, not the OS)
+
+
+def cpuinfo(path="/proc/cpuinfo"):
+    """(model name, sorted SIMD flags) of the CPU from Linux's /proc/cpuinfo; elsewhere what ``platform`` knows."""
+    fields = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    model = fields.get("model name") or platform.processor() or platform.machine() or "unknown"
+    flags = sorted(f for f in fields.get("flags", "").split() if f.startswith(SIMD))
+    return model, flags
+
+
+def version(package):
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment():
+    """{python, packages: {name: version or None}, platform, cpu, cpu_flags, cores} of this process."""
+    cpu = cpuinfo()
+    return {
+        "python": platform.python_version(),
+        "packages": {p: version(p) for p in PACKAGES},
+        "platform": platform.platform(),
+        "cpu": cpu[0],
+        "cpu_flags": " ".join(cpu[1]),
+        "cores": os.cpu_count(),
+    }
+
+
+def differences(published, here):
+    """What differs between two records in ``NUMERICS``: ['numpy 2.4.6 (published) vs 2.5.0 (here)', ...]."""
+    def flat(record):
+        out = {k: record.get(k) for k in NUMERICS if k != "packages"}
+        out.update((record.get("packages") or {}).items())
+        return out
+
+    a, b = flat(published), flat(here)
+    return [f"{k} {a.get(k)} (published) vs {b.get(k)} (here)" for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)]
