@@ -68,7 +68,8 @@ def reference_row(x, repeats, max_epochs, budget_s):
 
 def backend_row(backend, K, x, repeats, max_epochs, budget_s):
     from . import reference
-    from .model import Compiled, Spec, init_params
+    from .compiled import Compiled
+    from .model import Spec, init_params
     from .train import sgd
 
     spec = Spec(hidden=HIDDEN)
@@ -104,7 +105,8 @@ def compile_seconds(backend, K, cache_dir):
 
 def _compile_only(backend, K):
     t0 = time.perf_counter()
-    from .model import Compiled, Spec, init_params
+    from .compiled import Compiled
+    from .model import Spec, init_params
 
     spec = Spec(hidden=HIDDEN)
     Compiled(spec, K, T, T, 1, backend).loss_and_grad(_series(), init_params(spec, range(K)))

@@ -11,10 +11,7 @@ import numpy as np
 
 GENERATORS = ("mackey_glass", "mso", "lorenz")
 
-# Largest Lyapunov exponent per sample, for valid-prediction time in Lyapunov times.
-# Mackey-Glass tau=17 at one sample per time unit (Farmer 1982; ~1/197 samples).
-MACKEY_GLASS_LYAPUNOV = {17: 0.0051}
-LORENZ_LYAPUNOV_PER_TIME = 0.9056  # Lorenz-63 at sigma=10, rho=28, beta=8/3 (Sprott 2003)
+MACKEY_GLASS_SUB_STEPS = 10  # Euler sub-steps of 0.1 per sample (one sample per time unit)
 
 
 def _check_length(sample_len, n_samples):
@@ -22,6 +19,16 @@ def _check_length(sample_len, n_samples):
         raise ValueError(f"sample_len must be a positive integer, got {sample_len!r}")
     if int(n_samples) != n_samples or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+
+
+def mackey_glass_rate(x, x_tau):
+    """dx/dt of Mackey-Glass (beta 0.2, gamma 0.1, n 10) for floats or arrays."""
+    return 0.2 * x_tau / (1.0 + x_tau**10) - 0.1 * x
+
+
+def lorenz_step(x, y, z, sigma=10.0, rho=28.0, beta=8.0 / 3.0, step=0.01):
+    """One forward-Euler step of Lorenz-63, for floats or arrays."""
+    return (x + sigma * (y - x) * step, y + (x * (rho - z) - y) * step, z + (x * y - beta * z) * step)
 
 
 def mackey_glass(sample_len=1000, tau=17, seed=None, n_samples=1):
@@ -35,7 +42,7 @@ def mackey_glass(sample_len=1000, tau=17, seed=None, n_samples=1):
     _check_length(sample_len, n_samples)
     if int(tau) != tau or tau < 1:
         raise ValueError(f"tau must be a positive integer, got {tau!r}")
-    sub_steps = 10
+    sub_steps = MACKEY_GLASS_SUB_STEPS
     history_len = int(tau) * sub_steps
     rng = np.random.RandomState(seed)
     x = 1.2
@@ -47,7 +54,7 @@ def mackey_glass(sample_len=1000, tau=17, seed=None, n_samples=1):
             for _ in range(sub_steps):
                 x_tau = history.popleft()
                 history.append(x)
-                x = x + (0.2 * x_tau / (1.0 + x_tau**10) - 0.1 * x) / sub_steps
+                x = x + mackey_glass_rate(x, x_tau) / sub_steps
             out[t] = x
         samples.append(np.tanh(out - 1))
     return samples
@@ -87,23 +94,12 @@ def lorenz(sample_len=1000, seed=None, n_samples=1, sigma=10.0, rho=28.0, beta=8
         out = np.empty(n_out)
         for t in range(n_out):
             for _ in range(every):
-                x, y, z = (x + sigma * (y - x) * step,
-                           y + (x * (rho - z) - y) * step,
-                           z + (x * y - beta * z) * step)
+                x, y, z = lorenz_step(x, y, z, sigma, rho, beta, step)
             out[t] = x
         return out
 
     advance(burn_in)
     return [(advance(sample_len) / 20.0)[:, None] for _ in range(n_samples)]
-
-
-def lyapunov_per_sample(generator, tau=17, step=0.01, every=5):
-    """Largest Lyapunov exponent per sample for a generator's default settings, NaN where unknown."""
-    if generator == "mackey_glass":
-        return MACKEY_GLASS_LYAPUNOV.get(int(tau), float("nan"))
-    if generator == "lorenz":
-        return LORENZ_LYAPUNOV_PER_TIME * step * every
-    return float("nan")  # mso is quasi-periodic: no positive exponent
 
 
 def generate(generator="mackey_glass", length=2500, tau=17, seed=0):

@@ -13,12 +13,70 @@ import time
 import numpy as np
 
 from . import backends, metrics
-from .model import Compiled, Spec, init_params
+from .compiled import Compiled
+from .generation import start_points, truths, warmup_inputs
+from .model import Spec, init_params
+from .study import TRAINING_KEYS
 from .train import OPTIMIZERS, check_optimizers, check_settings, train_all
 
 log = logging.getLogger(__name__)
 
-TRAINING_KEYS = ("lr", "epochs", "bfgs_maxiter", "bfgs_gtol")
+GENERATION_KEYS = ("starts", "spacing", "warmup", "horizon")
+
+
+def check_generation(gen, train, validation, length):
+    """Raise ValueError unless the test start points (``gen``: starts, spacing, warmup, horizon) fit
+    in the test segment [train + validation, length): warm-ups and continuations included."""
+    missing = [k for k in GENERATION_KEYS if k not in gen]
+    if missing:
+        raise ValueError(f"generation lacks {', '.join(missing)}; needs {', '.join(GENERATION_KEYS)}")
+    for name in GENERATION_KEYS:
+        value, least = gen[name], 0 if name == "warmup" else 1
+        if isinstance(value, bool) or int(value) != value or value < least:
+            raise ValueError(f"generation.{name} must be an integer >= {least}, got {value!r}")
+    if gen["warmup"] > train:
+        raise ValueError(f"generation.warmup ({gen['warmup']}) must be <= train ({train}): the validation "
+                         "start points warm up in the training segment")
+    need = gen["warmup"] + gen["spacing"] * (gen["starts"] - 1) + gen["horizon"]
+    test = length - train - validation
+    if need > test:
+        raise ValueError(f"generation: warmup + spacing * (starts - 1) + horizon ({gen['warmup']} + "
+                         f"{gen['spacing']} * {gen['starts'] - 1} + {gen['horizon']} = {need}) must be <= the "
+                         f"test segment, length - train - validation ({test})")
+
+
+def starts_in_test(gen, train, validation):
+    """The test segment's start points: the first leaves room for its warm-up inside the segment."""
+    return start_points(train + validation + gen["warmup"], gen["starts"], gen["spacing"])
+
+
+def starts_in_validation(gen, train, validation):
+    """Start points for choosing settings: every ``spacing`` samples through the first half of the
+    validation segment (warm-ups in the training segment); each continuation is scored up to the
+    segment's end only, so the test segment stays unseen and valid times are censored there."""
+    return start_points(train, (validation // 2) // gen["spacing"] + 1, gen["spacing"])
+
+
+def _generation_scores(compiled, series, params, gen, train, validation, lyapunov):
+    """Per model: scores on the test start points (``rnn.metrics.score_starts``), the median valid
+    time over the validation start points (``vpt_steps_val``), and the continuations (horizon, S, K)
+    and valid times (S, K) of the test start points. One compiled call runs both sets of start points."""
+    val, test = starts_in_validation(gen, train, validation), starts_in_test(gen, train, validation)
+    x_warmup = warmup_inputs(series, np.concatenate([val, test]), gen["warmup"])
+    horizon = max(gen["horizon"], validation)
+    cont = compiled.generate_from(x_warmup, params, horizon)
+    test_cont, test_truth = cont[:gen["horizon"], len(val):], truths(series, test, gen["horizon"])
+    s, std = np.ravel(series), float(np.std(series))
+    scores, K = [], cont.shape[2]
+    vpt_test = np.empty((len(test), K))
+    for k in range(K):
+        vpt_test[:, k] = metrics.valid_times(test_cont[:, :, k], test_truth, std)
+        row = metrics.score_starts(test_cont[:, :, k], test_truth, std, lyapunov)
+        row["vpt_steps_val"] = float(np.median([
+            metrics.valid_prediction_time(cont[:train + validation - a, j, k], s[a:train + validation], std)
+            for j, a in enumerate(val)]))
+        scores.append(row)
+    return scores, test_cont, vpt_test
 
 
 def check_segments(length, train, validation, horizon):
@@ -35,14 +93,18 @@ def check_segments(length, train, validation, horizon):
 
 
 def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend="jax", train=1500,
-                validation=500, horizon=1000, lyapunov=float("nan"), log_every=10, gradient="bptt"):
+                validation=500, horizon=1000, generation=None, lyapunov=float("nan"), log_every=10,
+                gradient="bptt"):
     """Train and score one variant for all seeds (stacked) and optimizers.
 
-    ``settings`` holds the Spec keys and lr, epochs, bfgs_maxiter, bfgs_gtol (tutorial values by
-    default, see ``rnn.study.BASELINE`` for the study's).
+    ``settings`` holds the Spec keys and the TRAINING_KEYS (tutorial values by default, see
+    ``rnn.study.BASELINE`` for the study's). ``generation`` (starts, spacing, warmup, horizon)
+    places start points in the test segment after train + validation; each model is then scored
+    on its continuations from all of them (``rnn.metrics.score_starts``); None skips that.
     Returns a dict with ``rows`` (one metrics dict per optimizer x seed), ``curves`` (learning-curve
     rows), ``params`` {optimizer: stacked params}, ``y`` and ``continuation`` {optimizer: (n, K)},
-    and ``timing`` (seconds per phase).
+    ``test`` {optimizer: (horizon, S, K)} continuations from the start points, and ``timing``
+    (seconds per phase).
     """
     series = np.asarray(series, dtype=np.float64).reshape(-1, 1)
     unknown = sorted(set(settings) - set(Spec.__dataclass_fields__) - set(TRAINING_KEYS))
@@ -54,6 +116,8 @@ def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend="ja
     check_settings(**training, log_every=log_every)
     backends.check(backend)
     check_segments(len(series), train, validation, horizon)
+    if generation is not None:
+        check_generation(generation, train, validation, len(series))
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be a non-empty list of distinct integers, got {seeds!r}")
@@ -65,7 +129,12 @@ def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend="ja
     x_train = np.ascontiguousarray(series[:train])
     start = init_params(spec, seeds)
     compiled.generate(series, start)  # first calls: JIT for JAX and Numba
-    compiled.loss_and_grad(x_train, start)
+    if any(o != "ridge" for o in optimizers):
+        compiled.loss_and_grad(x_train, start)
+    if "ridge" in optimizers:
+        compiled.states(x_train, start)
+    if generation is not None:
+        _generation_scores(compiled, series, start, generation, train, validation, lyapunov)
     timing["compile_seconds"] = time.perf_counter() - t0
     log.info("compiled %s for K=%d on %s in %.1f s", spec, len(seeds), backend, timing["compile_seconds"])
 
@@ -84,17 +153,25 @@ def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend="ja
     timing["train_seconds"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    rows, curves, ys, conts = [], [], {}, {}
+    rows, curves, ys, conts, tests, vpt_starts = [], [], {}, {}, {}, {}
     for opt, run in runs.items():
         y, cont = compiled.generate(series, run["params"])
         ys[opt], conts[opt] = y, cont
+        if generation is not None:
+            start_scores, tests[opt], vpt_starts[opt] = _generation_scores(
+                compiled, series, run["params"], generation, train, validation, lyapunov)
         for k, seed in enumerate(seeds):
             diverged = bool(run["diverged"][k])
             if diverged:
                 scores, status = metrics.nan_scores(horizon), "diverged"
+                if generation is not None:
+                    scores.update(metrics.nan_start_scores(generation["starts"]))
+                    vpt_starts[opt][:, k] = np.nan
             else:
                 scores = metrics.score(y[:, k], cont[:, k], series, train, validation, lyapunov)
                 status = "ok" if np.all(np.isfinite(cont[:, k])) else "unstable"
+                if generation is not None:
+                    scores.update(start_scores[k])
             info = run.get("bfgs", [{}] * len(seeds))[k]
             rows.append({"optimizer": opt, "seed": seed, "status": status, **scores,
                          "train_seconds": run["seconds"],
@@ -106,8 +183,11 @@ def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend="ja
             curves += [{"optimizer": opt, "phase": "bfgs", "seed": seeds[k], "step": i + 1, "cost": c}
                        for i, c in enumerate(info.get("curve", []))]
     timing["evaluate_seconds"] = time.perf_counter() - t0
-    return {"rows": rows, "curves": curves, "params": {o: r["params"] for o, r in runs.items()},
-            "y": ys, "continuation": conts, "timing": timing, "spec": spec.to_dict()}
+    out = {"rows": rows, "curves": curves, "params": {o: r["params"] for o, r in runs.items()},
+           "y": ys, "continuation": conts, "test": tests, "timing": timing, "spec": spec.to_dict()}
+    if generation is not None:
+        out.update(starts=starts_in_test(generation, train, validation), vpt_starts=vpt_starts)
+    return out
 
 
 def save_outputs(out, seeds, metrics_path, curves_path, params_path, predictions_path):
@@ -118,25 +198,15 @@ def save_outputs(out, seeds, metrics_path, curves_path, params_path, predictions
 
     seeds = np.asarray(seeds)
     io.save_npz(params_path, seeds=seeds, **{f"{opt}/{n}": v for opt, p in out["params"].items() for n, v in p.items()})
+    tests = {}
+    if out["test"]:  # the first test start point's continuations, and every start point's valid time
+        tests["starts"] = out["starts"]
+        tests.update({f"start/{o}": c[:, 0, :] for o, c in out["test"].items()})
+        tests.update({f"vpt_starts/{o}": v for o, v in out["vpt_starts"].items()})
     io.save_npz(predictions_path, seeds=seeds, **{f"y/{o}": v for o, v in out["y"].items()},
-                **{f"continuation/{o}": v for o, v in out["continuation"].items()})
+                **{f"continuation/{o}": v for o, v in out["continuation"].items()}, **tests)
     io.save_csv(curves_path, pd.DataFrame(out["curves"]))
     rows = pd.DataFrame(out["rows"])
     for key, value in out["timing"].items():
         rows[f"job_{key}"] = value
     io.save_csv(metrics_path, rows)
-
-
-def load_predictions(path):
-    """{"seeds", "y": {optimizer: (L, K)}, "continuation": {optimizer: (horizon, K)}} from predictions.npz."""
-    from . import io
-
-    arrays = io.load_npz(path, ["seeds"])
-    out = {"seeds": arrays["seeds"], "y": {}, "continuation": {}}
-    for key, value in arrays.items():
-        if "/" in key:
-            kind, opt = key.split("/", 1)
-            out.setdefault(kind, {})[opt] = value
-    if not out["y"] or out["y"].keys() != out["continuation"].keys():
-        raise io.BadFileError(path, "should hold y/<optimizer> and continuation/<optimizer> for each optimizer")
-    return out

@@ -112,6 +112,23 @@ def load_series(path):
     return series
 
 
+def load_predictions(path):
+    """What a training job saved in predictions.npz: {"seeds", "y": {optimizer: (L, K)}, "continuation":
+    {optimizer: (horizon, K)}} and, when the test segment was scored, "starts" (S,), "start":
+    {optimizer: (horizon, K)} (from the first start point) and "vpt_starts": {optimizer: (S, K)}."""
+    arrays = load_npz(path, ["seeds"])
+    out = {"seeds": arrays["seeds"], "y": {}, "continuation": {}}
+    if "starts" in arrays:
+        out["starts"] = arrays["starts"]
+    for key, value in arrays.items():
+        if "/" in key:
+            kind, opt = key.split("/", 1)
+            out.setdefault(kind, {})[opt] = value
+    if not out["y"] or out["y"].keys() != out["continuation"].keys():
+        raise BadFileError(path, "should hold y/<optimizer> and continuation/<optimizer> for each optimizer")
+    return out
+
+
 def load_csv(path, required=()):
     """A DataFrame from a CSV file, checked for the ``required`` columns."""
     path = Path(path)
@@ -139,6 +156,15 @@ def load_json(path):
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadFileError(path, f"not valid JSON ({exc})") from None
+
+
+def load_lyapunov(path):
+    """The largest Lyapunov exponent per sample from the ``lyapunov`` rule's JSON (NaN if unknown)."""
+    record = load_json(path)
+    value = record.get("lyapunov_per_sample") if isinstance(record, dict) else None
+    if value is None:
+        raise BadFileError(path, "lacks 'lyapunov_per_sample'")
+    return float(value)
 
 
 def job_logging(path, level="INFO"):

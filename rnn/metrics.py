@@ -86,3 +86,40 @@ def nan_scores(horizon, steps=NRMSE_STEPS):
     """The metric keys of ``score`` with NaN values, for runs that diverged."""
     keys = ["train_mse", "val_mse"] + [f"nrmse_{h}" for h in steps if h <= horizon]
     return {k: float("nan") for k in keys + ["vpt_steps", "vpt_lyapunov", "spectral_error"]}
+
+
+TEST_NRMSE_STEPS = 84  # Jaeger's (2001) yardstick
+
+
+def valid_times(continuations, truths, std):
+    """The valid prediction time (steps) of each of S continuations, (horizon, S) -> (S,)."""
+    continuations, truths = np.asarray(continuations), np.asarray(truths)
+    if continuations.shape != truths.shape or continuations.ndim != 2:
+        raise ValueError(f"continuations {continuations.shape} and truths {truths.shape} must both be (horizon, S)")
+    return np.array([valid_prediction_time(continuations[:, s], truths[:, s], std)
+                     for s in range(continuations.shape[1])])
+
+
+def score_starts(continuations, truths, std, lyapunov=float("nan"), suffix="test"):
+    """Scores of one model's continuations from many start points: (horizon, S) each.
+
+    ``vpt_steps_<suffix>``: the median over start points of the valid prediction time (a single
+    start point is a noisy estimate: the same model may keep 16 or 470 steps depending on where it
+    starts); ``vpt_lyapunov_<suffix>``: the same in Lyapunov times; ``nrmse_84_<suffix>``: the mean
+    over start points of the NRMSE over the first 84 steps (NaN where a continuation overflowed);
+    ``n_starts``.
+    """
+    vpt = valid_times(continuations, truths, std)
+    n = len(vpt)
+    steps = min(TEST_NRMSE_STEPS, continuations.shape[0])
+    with np.errstate(over="ignore", invalid="ignore"):
+        err = np.sqrt(np.mean((continuations[:steps] - truths[:steps]) ** 2, axis=0)) / std
+    median = float(np.median(vpt))
+    return {f"vpt_steps_{suffix}": median, f"vpt_lyapunov_{suffix}": median * lyapunov,
+            f"nrmse_84_{suffix}": float(np.mean(err)), "n_starts": n}
+
+
+def nan_start_scores(n_starts, suffix="test"):
+    """The keys of ``score_starts`` with NaN values (and the number of start points), for diverged runs."""
+    return {f"vpt_steps_{suffix}": float("nan"), f"vpt_lyapunov_{suffix}": float("nan"),
+            f"nrmse_84_{suffix}": float("nan"), "n_starts": int(n_starts), "vpt_steps_val": float("nan")}

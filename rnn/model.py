@@ -3,15 +3,22 @@
 K models with the same architecture (one per weight seed) are stacked along a leading axis and
 computed in one graph; nothing mixes the K slots, so slot k gives the numbers model k gives alone.
 
-    hidden      h_t = f(x_t w_xh + b_h + h_{t-1} w_hh)          (T, K, H)
-    prediction  y_t = h_t w_ho + b_o [+ x_t w_xo]               (T, K)   predicts x_{t+1}
+    hidden      h_t = f(u_t w_xh + b_h + h_{t-1} w_hh)          (T, K, H)
+    prediction  y_t = h_t w_ho + b_o [+ u_t w_xo]               (T, K)   predicts x_{t+1}
     cost        mean_t (y_t - x_{t+1})^2 + l2 sum p^2 + l1 sum |p|   over all parameters
+
+The input u_t is the data x_t when teacher-forced (plus seeded Gaussian noise of std
+``input_noise`` in training, one draw per model), and the model's own previous output when it
+free-runs (``free_run``). This module holds the one-step loss; ``rnn.rollout`` the closed-loop loss,
+``rnn.generation`` the continuations, ``rnn.compiled`` the compiled functions.
 
 The gradient is back-propagation through time written out as a second, backward ``scan`` that
 carries only dz_t = dcost/d(pre-activation); the weight gradients are then single contractions
 over time outside the loop. ``gradient="autodiff"`` uses ``pytensor.grad`` instead (same numbers,
 about twice the work: its backward scan accumulates every weight gradient step by step).
 """
+
+import math
 
 from dataclasses import asdict, dataclass
 
@@ -34,7 +41,7 @@ def _activation(name, z):
     return z
 
 
-def _activation_slope(name, h):
+def activation_slope(name, h):
     """f'(z) written in terms of h = f(z)."""
     if name == "tanh":
         return 1.0 - h**2
@@ -58,6 +65,10 @@ class Spec:
     weight_noise: float = 0.0  # std of Gaussian noise added to the weights on each training pass
     l1: float = 0.0
     l2: float = 1e-4
+    spectral_radius: float | None = None  # rescale each seed's initial w_hh to this spectral radius
+    input_noise: float = 0.0  # std of Gaussian noise on the teacher-forced inputs in training
+    rollout_steps: int = 1  # length of the closed-loop continuations of the training loss (1: one-step)
+    washout: int = 100  # teacher-forced steps before the first rollout start or ridge-fit row
 
     def __post_init__(self):
         if isinstance(self.hidden, bool) or int(self.hidden) != self.hidden or self.hidden < 1:
@@ -65,12 +76,22 @@ class Spec:
         if self.nonlinearity not in NONLINEARITIES:
             raise ValueError(
                 f"nonlinearity must be one of {', '.join(NONLINEARITIES)}; got {self.nonlinearity!r}")
-        for name in ("init_scale_in", "init_scale_rec", "init_scale_out", "weight_noise", "l1", "l2"):
+        for name in ("init_scale_in", "init_scale_rec", "init_scale_out", "weight_noise", "l1", "l2", "input_noise"):
             value = getattr(self, name)
-            if not np.isfinite(value) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if not isinstance(self.skip, (bool, np.bool_)):
             raise ValueError(f"skip must be true or false, got {self.skip!r}")
+        for name, least in (("rollout_steps", 1), ("washout", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+        radius = self.spectral_radius
+        if radius is not None:
+            if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not math.isfinite(radius) or radius <= 0:
+                raise ValueError(f"spectral_radius must be null or a finite number > 0, got {radius!r}")
+            if self.init_scale_rec == 0:
+                raise ValueError("spectral_radius needs init_scale_rec > 0 (a zero w_hh cannot be rescaled)")
 
     @classmethod
     def from_dict(cls, settings):
@@ -100,7 +121,9 @@ def init_params(spec, seeds):
     """Stacked initial parameters for one model per seed: dict name -> (K, *shape) float64.
 
     Model k draws w_xh, w_hh, w_ho (in that order) from ``default_rng([seed_k, 0])``; biases and
-    w_xo start at zero, so the skip variant starts from the baseline's weights.
+    w_xo start at zero, so the skip variant starts from the baseline's weights. With
+    ``spec.spectral_radius`` set, each model's w_hh is then scaled to that spectral radius (the
+    largest |eigenvalue|), as an echo state network's reservoir.
     """
     scales = {"w_xh": spec.init_scale_in, "w_hh": spec.init_scale_rec, "w_ho": spec.init_scale_out}
     per_model = []
@@ -112,47 +135,74 @@ def init_params(spec, seeds):
                 p[name] = rng.normal(0.0, scales[name], shape)
             else:
                 p[name] = np.zeros(shape)
+        if spec.spectral_radius is not None:
+            p["w_hh"] *= spec.spectral_radius / np.max(np.abs(np.linalg.eigvals(p["w_hh"])))
         per_model.append(p)
     return {name: np.stack([p[name] for p in per_model]) for name in spec.param_shapes}
 
 
-def _symbolic_params(spec, K, prefix=""):
+def symbolic_params(spec, K, prefix=""):
     return {n: pt.tensor(prefix + n, shape=(K, *s), dtype="float64") for n, s in spec.param_shapes.items()}
 
 
 MATVEC_DOT_FROM = 24  # hidden size from which a batched dot beats broadcast-multiply-and-sum
 
 
-def _matvec(h, w):
-    """Batched row-vector times matrix: (K, H) x (K, H, H') -> (K, H').
+def matvec(h, w):
+    """Batched row-vector times matrix: (..., K, H) x (K, H, H') -> (..., K, H').
 
-    Small H: broadcast, multiply and sum, which XLA fuses into one loop. From ``MATVEC_DOT_FROM``
-    units on, a batched dot (XLA's dot emitter) is faster: 3.3x at H=60 on the CPU.
+    Small H and no batch axis: broadcast, multiply and sum, which XLA fuses into one loop. From
+    ``MATVEC_DOT_FROM`` units on, or with a batch axis (many rows per model), a batched dot (XLA's
+    dot emitter) is faster: 3.3x at H=60 on the CPU.
     """
+    if h.ndim == 3:
+        return pt.einsum("bki,kij->bkj", h, w)
     if w.type.shape[1] >= MATVEC_DOT_FROM:
         return pt.einsum("ki,kij->kj", h, w)
     return (h[:, :, None] * w).sum(axis=1)
 
 
-def _step(spec, pre_t, h_prev, w_hh):
-    return _activation(spec.nonlinearity, pre_t + _matvec(h_prev, w_hh))
+def hidden_step(spec, pre_t, h_prev, w_hh):
+    return _activation(spec.nonlinearity, pre_t + matvec(h_prev, w_hh))
 
 
-def hidden_states(spec, x, p):
-    """Teacher-forced hidden states over a (T, 1) series: (T, K, H), starting from h = 0."""
+def _input_drive(u, p):
+    """u w_xh + b_h for inputs u (..., K) or (..., 1): (..., K, H)."""
+    return u[..., None] * p["w_xh"][:, 0, :] + p["b_h"]
+
+
+def hidden_states(spec, u, p):
+    """Teacher-forced hidden states over inputs u (T, ..., 1 or K): (T, ..., K, H), starting from h = 0.
+
+    Batch axes between time and models (e.g. several start points) run side by side.
+    """
     K, H = p["w_hh"].type.shape[0], int(spec.hidden)
-    pre = x[:, None, :] * p["w_xh"][None, :, 0, :] + p["b_h"]  # x_w_xh, outside the loop
-    return pytensor.scan(lambda pre_t, h_prev, w_hh: _step(spec, pre_t, h_prev, w_hh),
-                         sequences=[pre], outputs_info=[pt.zeros((K, H), dtype="float64")],
+    batch = tuple(u.type.shape[1:-1])
+    return pytensor.scan(lambda pre_t, h_prev, w_hh: hidden_step(spec, pre_t, h_prev, w_hh),
+                         sequences=[_input_drive(u, p)], outputs_info=[pt.zeros((*batch, K, H), dtype="float64")],
                          non_sequences=[p["w_hh"]], strict=True, return_updates=False)
 
 
-def predictions(spec, x, h, p):
-    """One-step predictions (T, K) from inputs (T, 1) and hidden states (T, K, H)."""
-    y = (h * p["w_ho"][None, :, :, 0]).sum(axis=2) + p["b_o"][None, :, 0]
+def predictions(spec, u, h, p):
+    """Predictions (..., K) from hidden states (..., K, H) and the inputs u (..., K) or (..., 1) that made them."""
+    y = (h * p["w_ho"][:, :, 0]).sum(axis=-1) + p["b_o"][:, 0]
     if spec.skip:
-        y = y + x * p["w_xo"][None, :, 0, 0]
+        y = y + u * p["w_xo"][:, 0, 0]
     return y
+
+
+def free_run(spec, p, y0, h0, n_steps, states=False):
+    """The closed loop: from states h0 (B, K, H) and their predictions y0 (B, K), feed each
+    prediction back as the next input; returns the ``n_steps`` further predictions (n_steps, B, K)
+    (and their states (n_steps, B, K, H) with ``states``)."""
+    def step(y_prev, h_prev, *weights):
+        q = dict(zip(p, weights))
+        h_t = hidden_step(spec, _input_drive(y_prev, q), h_prev, q["w_hh"])
+        return predictions(spec, y_prev, h_t, q), h_t
+
+    ys, hs = pytensor.scan(step, outputs_info=[y0, h0], non_sequences=list(p.values()), n_steps=n_steps,
+                           strict=True, return_updates=False)
+    return (ys, hs) if states else ys
 
 
 def penalty(spec, p):
@@ -167,137 +217,100 @@ def penalty(spec, p):
     return total
 
 
-def _bptt(spec, x, h, err, p):
-    """Gradient of the mean squared error w.r.t. each parameter, by hand-written BPTT."""
-    T = x.type.shape[0]
-    K, H = p["w_hh"].type.shape[0], int(spec.hidden)
-    g_y = pt.concatenate([2.0 * err / (T - 1), pt.zeros((1, K), dtype="float64")], axis=0)  # (T, K)
-    g_h = g_y[:, :, None] * p["w_ho"][None, :, :, 0]  # (T, K, H)
+def backprop_states(spec, u, h, g_h, w_hh):
+    """Back-propagation through the teacher-forced recurrence, by hand: from dL/dh_t given directly
+    at every step, g_h (T, K, H), the gradients of w_xh, w_hh and b_h (u: the inputs fed, h_{-1} = 0).
+
+    A backward ``scan`` carries only dz_t = dL/d(pre-activation at t); the weight gradients are then
+    single contractions over time outside the loop.
+    """
+    K, H = w_hh.type.shape[0], int(spec.hidden)
 
     def back(g_h_t, h_t, dz_next, w_hh_t):
-        return (g_h_t + _matvec(dz_next, w_hh_t)) * _activation_slope(spec.nonlinearity, h_t)
+        return (g_h_t + matvec(dz_next, w_hh_t)) * activation_slope(spec.nonlinearity, h_t)
 
     dz = pytensor.scan(back, sequences=[g_h[::-1], h[::-1]],
                        outputs_info=[pt.zeros((K, H), dtype="float64")],
-                       non_sequences=[p["w_hh"].transpose(0, 2, 1)],
+                       non_sequences=[w_hh.transpose(0, 2, 1)],
                        strict=True, return_updates=False)[::-1]  # (T, K, H)
     h_prev = pt.concatenate([pt.zeros((1, K, H), dtype="float64"), h[:-1]], axis=0)
-    grads = {
-        "w_xh": (x[:, :, None] * dz).sum(axis=0)[:, None, :],
-        "w_hh": pt.einsum("tki,tkj->kij", h_prev, dz),
-        "b_h": dz.sum(axis=0),
-        "w_ho": (h * g_y[:, :, None]).sum(axis=0)[:, :, None],
-        "b_o": g_y.sum(axis=0)[:, None],
-    }
+    return {"w_xh": (u[:, :, None] * dz).sum(axis=0)[:, None, :],
+            "w_hh": pt.einsum("tki,tkj->kij", h_prev, dz),
+            "b_h": dz.sum(axis=0)}
+
+
+def _bptt(spec, u, h, err, p):
+    """Gradient of the one-step mean squared error w.r.t. each parameter, by hand-written BPTT."""
+    T = u.type.shape[0]
+    K = p["w_hh"].type.shape[0]
+    g_y = pt.concatenate([2.0 * err / (T - 1), pt.zeros((1, K), dtype="float64")], axis=0)  # (T, K)
+    grads = backprop_states(spec, u, h, g_y[:, :, None] * p["w_ho"][None, :, :, 0], p["w_hh"])
+    grads["w_ho"] = (h * g_y[:, :, None]).sum(axis=0)[:, :, None]
+    grads["b_o"] = g_y.sum(axis=0)[:, None]
     if spec.skip:
-        grads["w_xo"] = (x * g_y).sum(axis=0)[:, None, None]
+        grads["w_xo"] = (u * g_y).sum(axis=0)[:, None, None]
     return grads
 
 
 GRADIENTS = ("bptt", "autodiff")
 
 
-def _check_gradient(gradient):
+def check_gradient(gradient):
     if gradient not in GRADIENTS:
         raise ValueError(f"gradient must be 'bptt' or 'autodiff', got {gradient!r}")
     return gradient
 
 
-def loss_graph(spec, K, T, gradient="bptt"):
-    """Symbolic inputs and outputs of the training loss for K stacked models on a (T, 1) series.
+def symbolic_noise(spec, K, T):
+    """The loss graph's noise inputs: weight noise per weight matrix (when ``weight_noise`` > 0) and
+    input noise "x" (T, K) on the teacher-forced inputs (when ``input_noise`` > 0)."""
+    noise = {n: v for n, v in symbolic_params(spec, K, "noise_").items() if n in spec.noisy} \
+        if spec.weight_noise > 0 else {}
+    if spec.input_noise > 0:
+        noise["x"] = pt.tensor("noise_x", shape=(T, K), dtype="float64")
+    return noise
 
-    Returns (inputs, outputs) with inputs [x, *params, *noise] (noise only when
-    spec.weight_noise > 0, one per weight matrix) and outputs [mse (K,), *grads of the cost].
-    The cost is mse + ``penalty(spec, params)``; ``Compiled`` adds the penalty in NumPy, row by
-    row, so that a model's cost is bitwise the same however many models are stacked (a backend
-    may sum a stacked penalty in another order, and BFGS's line search amplifies one ulp).
-    """
-    _check_gradient(gradient)
-    x = pt.tensor("x", shape=(T, 1), dtype="float64")
-    p = _symbolic_params(spec, K)
-    noise = _symbolic_params(spec, K, "noise_") if spec.weight_noise > 0 else {}
-    noise = {n: v for n, v in noise.items() if n in spec.noisy}
+
+def noise_shapes(spec, K, T):
+    """Shapes of the noise inputs of ``symbolic_noise``, in its order."""
+    return {n: v.type.shape for n, v in symbolic_noise(spec, K, T).items()}
+
+
+def perturbed(p, x, noise):
+    """(params with weight noise added, inputs u = x + input noise): what the network is fed."""
     p_eff = {n: v + noise[n] if n in noise else v for n, v in p.items()}
-    h = hidden_states(spec, x, p_eff)
-    err = predictions(spec, x, h, p_eff)[:-1] - x[1:]  # (T-1, K)
+    return p_eff, (x + noise["x"] if "x" in noise else x)
+
+
+def add_penalty_gradient(spec, grads, p):
+    """grads + the gradient of ``penalty(spec, p)``."""
+    for n, v in p.items():
+        if spec.l2:
+            grads[n] = grads[n] + 2.0 * spec.l2 * v
+        if spec.l1:
+            grads[n] = grads[n] + spec.l1 * pt.sign(v)
+    return grads
+
+
+def loss_graph(spec, K, T, gradient="bptt"):
+    """Symbolic inputs and outputs of the one-step training loss for K stacked models on a (T, 1) series.
+
+    Returns (inputs, outputs) with inputs [x, *params, *noise] (``symbolic_noise``) and outputs
+    [mse (K,), *grads of the cost]; the targets are the clean x_{t+1}. The cost is mse +
+    ``penalty(spec, params)``; ``rnn.compiled.Compiled`` adds the penalty in NumPy, row by row, so
+    that a model's cost is bitwise the same however many models are stacked (a backend may sum a
+    stacked penalty in another order, and BFGS's line search amplifies one ulp).
+    """
+    check_gradient(gradient)
+    x = pt.tensor("x", shape=(T, 1), dtype="float64")
+    p = symbolic_params(spec, K)
+    noise = symbolic_noise(spec, K, T)
+    p_eff, u = perturbed(p, x, noise)
+    h = hidden_states(spec, u, p_eff)
+    err = predictions(spec, u, h, p_eff)[:-1] - x[1:]  # (T-1, K)
     mse = (err**2).mean(axis=0)
     if gradient == "autodiff":
         grads = dict(zip(p, pt.grad((mse + penalty(spec, p)).sum(), list(p.values()))))
     else:
-        grads = _bptt(spec, x, h, err, p_eff)
-        for n, v in p.items():
-            if spec.l2:
-                grads[n] = grads[n] + 2.0 * spec.l2 * v
-            if spec.l1:
-                grads[n] = grads[n] + spec.l1 * pt.sign(v)
-    inputs = [x, *p.values(), *noise.values()]
-    return inputs, [mse, *(grads[n] for n in p)]
-
-
-def generation_graph(spec, K, length, train, horizon):
-    """Teacher-forced predictions over a (length, 1) series and the closed-loop continuation.
-
-    Outputs [y (length, K), continuation (horizon, K)]: y_t predicts x_{t+1}; the continuation
-    starts with y_{train-1} (the prediction of x_train made after teacher-forcing x_0..x_{train-1})
-    and feeds each output back as the next input.
-    """
-    x = pt.tensor("x", shape=(length, 1), dtype="float64")
-    p = _symbolic_params(spec, K)
-    h = hidden_states(spec, x, p)
-    y = predictions(spec, x, h, p)
-
-    def free_step(y_prev, h_prev, *weights):
-        q = dict(zip(p, weights))
-        pre = y_prev[:, None] * q["w_xh"][:, 0, :] + q["b_h"]
-        h_t = _step(spec, pre, h_prev, q["w_hh"])
-        y_t = (h_t * q["w_ho"][:, :, 0]).sum(axis=1) + q["b_o"][:, 0]
-        if spec.skip:
-            y_t = y_t + y_prev * q["w_xo"][:, 0, 0]
-        return y_t, h_t
-
-    y0, h0 = y[train - 1], h[train - 1]
-    if horizon > 1:
-        ys, _ = pytensor.scan(free_step, outputs_info=[y0, h0], non_sequences=list(p.values()),
-                              n_steps=horizon - 1, strict=True, return_updates=False)
-        continuation = pt.concatenate([y0[None], ys], axis=0)
-    else:
-        continuation = y0[None]
-    return [x, *p.values()], [y, continuation]
-
-
-class Compiled:
-    """The two functions a training job needs, for one backend, K stacked models and fixed sizes.
-
-    ``loss_and_grad(x, params, noise=None) -> (cost, mse, grads)`` on the (train, 1) segment and
-    ``generate(x_full, params) -> (y, continuation)`` on the (length, 1) series take and return
-    NumPy arrays / dicts. Each is compiled on first use.
-    """
-
-    def __init__(self, spec, K, train, length, horizon, backend="jax", gradient="bptt"):
-        self.spec, self.K, self.names = spec, int(K), tuple(spec.param_shapes)
-        self.train, self.length, self.horizon = int(train), int(length), int(horizon)
-        self.backend, self.gradient = backends.check(backend), _check_gradient(gradient)
-        self._loss = self._gen = None
-        self._zero_noise = {n: np.zeros((self.K, *spec.param_shapes[n])) for n in spec.noisy} \
-            if spec.weight_noise > 0 else {}
-
-    def _function(self, graph):
-        inputs, outputs = graph
-        return pytensor.function(inputs, outputs, mode=backends.mode(self.backend), trust_input=True)
-
-    def loss_and_grad(self, x, params, noise=None):
-        if self._loss is None:
-            self._loss = self._function(loss_graph(self.spec, self.K, self.train, self.gradient))
-        args = [x, *(params[n] for n in self.names)]
-        if self._zero_noise:
-            noise = self._zero_noise if noise is None else noise
-            args += [noise[n] for n in self._zero_noise]
-        mse, *grads = self._loss(*args)
-        mse = np.asarray(mse)
-        return mse + penalty(self.spec, params), mse, {n: np.asarray(g) for n, g in zip(self.names, grads)}
-
-    def generate(self, x_full, params):
-        if self._gen is None:
-            self._gen = self._function(generation_graph(self.spec, self.K, self.length, self.train, self.horizon))
-        y, cont = self._gen(x_full, *(params[n] for n in self.names))
-        return np.asarray(y), np.asarray(cont)
+        grads = add_penalty_gradient(spec, _bptt(spec, u, h, err, p_eff), p)
+    return [x, *p.values(), *noise.values()], [mse, *(grads[n] for n in p)]

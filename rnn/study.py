@@ -14,9 +14,13 @@ BASELINE = {
     "hidden": 15, "nonlinearity": "tanh", "init_scale_in": 0.01, "init_scale_rec": 0.02,
     "init_scale_out": 0.01, "skip": False, "weight_noise": 0.0, "l1": 0.0, "l2": 1e-4,
     "lr": 0.3, "epochs": 1001, "bfgs_maxiter": 500, "bfgs_gtol": 1e-5,
+    "spectral_radius": None, "input_noise": 0.0, "rollout_steps": 1, "rollout_schedule": "doubling",
+    "washout": 100, "ridge": 1e-8,
 }
+TRAINING_KEYS = ("lr", "epochs", "bfgs_maxiter", "bfgs_gtol", "ridge", "rollout_schedule")
 METRICS = ("train_mse", "val_mse", "nrmse_1", "nrmse_84", "nrmse_200", "nrmse_500", "nrmse_1000",
-           "vpt_steps", "vpt_lyapunov", "spectral_error")
+           "vpt_steps", "vpt_lyapunov", "spectral_error", "vpt_steps_val", "vpt_steps_test", "vpt_lyapunov_test", "nrmse_84_test")
+NAMED_AXIS = "variant"  # the axis of the named variants in the tables
 STATUSES = {
     "ok": "trained, and its free-running continuation stayed finite",
     "unstable": "trained (one-step metrics valid), but the continuation overflowed; continuation metrics NaN",
@@ -31,6 +35,8 @@ class ConfigError(ValueError):
 
 def format_value(value):
     """How a value appears in a variant name: hidden-30, skip-true, l2-0.001, l1-1e-05."""
+    if value is None:
+        return "null"
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -39,28 +45,51 @@ def format_value(value):
 
 
 def variants(config):
-    """Ordered {name: {"axis", "value", "settings"}}: the baseline, then one variant per ablation value."""
+    """Ordered {name: {"axis", "value", "settings", "optimizers"}}: the baseline, one variant per
+    ablation value, then the named variants (axis ``variant``, value their name), each with its
+    own optimizers or the study's."""
     base = {**BASELINE, **config.get("baseline", {})}
-    out = {"baseline": {"axis": "baseline", "value": "", "settings": base}}
+    optimizers = list(config.get("optimizers", ["sgd", "bfgs", "sgd+bfgs"]))
+    out = {"baseline": {"axis": "baseline", "value": "", "settings": base, "optimizers": optimizers}}
     for key, values in (config.get("ablations") or {}).items():
         for value in values:
             out[f"{key}-{format_value(value)}"] = {"axis": key, "value": format_value(value),
-                                                   "settings": {**base, key: value}}
+                                                   "settings": {**base, key: value}, "optimizers": optimizers}
+    for name, named in (config.get("variants") or {}).items():
+        settings = {**base, **{k: v for k, v in named.items() if k != "optimizers"}}
+        out[name] = {"axis": NAMED_AXIS, "value": name, "settings": settings,
+                     "optimizers": list(named.get("optimizers", optimizers))}
     return out
+
+
+def data_length(data):
+    """Samples to generate: ``data.length``, or train + validation + test when it is null."""
+    length = data.get("length")
+    return int(length) if length is not None else int(data["train"] + data["validation"] + data.get("test", 0))
 
 
 def check_config(config):
     """The rules a JSON schema cannot say; raises ConfigError naming the key at fault."""
+    from .experiment import check_generation
     from .model import Spec
-    from .train import check_settings
+    from .rollout import check_rollout
+    from .train import check_optimizers, check_settings
 
     data, horizon = config["data"], config["horizon"]
-    if data["train"] + data["validation"] > data["length"]:
-        raise ConfigError(f"data.train + data.validation ({data['train']} + {data['validation']}) "
-                          f"must be <= data.length ({data['length']})")
-    if horizon > data["length"] - data["train"]:
+    length = data_length(data)
+    if data["train"] + data["validation"] + data.get("test", 0) > length:
+        raise ConfigError(f"data.train + data.validation + data.test ({data['train']} + {data['validation']} + "
+                          f"{data.get('test', 0)}) must be <= data.length ({length})")
+    if horizon > length - data["train"]:
         raise ConfigError(f"horizon ({horizon}) must be <= data.length - data.train "
-                          f"({data['length']} - {data['train']} = {data['length'] - data['train']})")
+                          f"({length} - {data['train']} = {length - data['train']})")
+    generation = config.get("generation")
+    if generation and data.get("test", 0) > 0:
+        try:
+            check_generation(generation, data["train"], data["validation"], data["train"] + data["validation"]
+                             + data["test"])
+        except ValueError as exc:
+            raise ConfigError(str(exc).replace("length - train - validation", "data.test")) from None
     seeds = config["seeds"]
     if not seeds or len(set(seeds)) != len(seeds) or any(isinstance(s, bool) or int(s) != s for s in seeds):
         raise ConfigError(f"seeds: must be a non-empty list of distinct integers, got {seeds!r}")
@@ -74,22 +103,28 @@ def check_config(config):
         names = [format_value(v) for v in values]
         if len(set(names)) != len(names):
             raise ConfigError(f"ablations.{key}: values repeat: {values!r}")
+    ablated = {f"{key}-{format_value(v)}" for key, values in (config.get("ablations") or {}).items() for v in values}
+    for name, named in (config.get("variants") or {}).items():
+        if name == "baseline" or name in ablated:
+            raise ConfigError(f"variants.{name}: the name is taken by {'the baseline' if name == 'baseline' else 'an ablation variant'}; choose another")
+        unknown = sorted(set(named) - set(BASELINE) - {"optimizers"})
+        if unknown:
+            raise ConfigError(f"variants.{name}.{unknown[0]}: not a baseline key; allowed: {', '.join(BASELINE)}, optimizers")
     for name, variant in variants(config).items():
-        where = "baseline" if name == "baseline" else f"ablations.{variant['axis']} (value {variant['value']})"
+        where = {"baseline": "baseline", NAMED_AXIS: f"variants.{name}"}.get(
+            variant["axis"], f"ablations.{variant['axis']} (value {variant['value']})")
+        settings = variant["settings"]
         try:
-            Spec.from_dict(variant["settings"])
-            check_settings(**{k: variant["settings"][k] for k in ("lr", "epochs", "bfgs_maxiter", "bfgs_gtol")})
+            spec = Spec.from_dict(settings)
+            check_settings(**{k: settings[k] for k in TRAINING_KEYS})
+            check_optimizers(variant["optimizers"])
+            if spec.rollout_steps > 1:
+                check_rollout(data["train"], spec.rollout_steps, spec.washout)
+            if "ridge" in variant["optimizers"] and not spec.washout < data["train"] - 1:
+                raise ValueError(f"washout ({spec.washout}) must be < data.train - 1 ({data['train'] - 1}) "
+                                 "to leave rows for the ridge fit")
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: {exc}") from None
-
-
-def lyapunov(config):
-    """Largest Lyapunov exponent per sample for the config's series (``data.lyapunov`` overrides)."""
-    from .data import lyapunov_per_sample
-
-    data = config["data"]
-    given = data.get("lyapunov")
-    return float(given) if given is not None else lyapunov_per_sample(data["generator"], data.get("tau", 17))
 
 
 def module_sources(modules, package_dir=Path(__file__).parent):

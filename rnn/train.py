@@ -15,13 +15,20 @@ import numpy as np
 from . import quasi_newton
 from .quasi_newton import BLOWUP
 
-OPTIMIZERS = ("sgd", "bfgs", "sgd+bfgs", "lbfgs", "sgd+lbfgs")
+OPTIMIZERS = ("sgd", "bfgs", "sgd+bfgs", "lbfgs", "sgd+lbfgs", "ridge")
+SCHEDULES = ("doubling", "fixed")
 
 log = logging.getLogger(__name__)
 
 
-def check_settings(lr=0.3, epochs=1001, bfgs_maxiter=500, bfgs_gtol=1e-5, log_every=10):
+def check_settings(lr=0.3, epochs=1001, bfgs_maxiter=500, bfgs_gtol=1e-5, log_every=10, ridge=1e-8,
+                   rollout_schedule="doubling"):
     """Raise ValueError naming the first bad training setting."""
+    from .ridge import check_ridge
+
+    check_ridge(ridge)
+    if rollout_schedule not in SCHEDULES:
+        raise ValueError(f"rollout_schedule must be one of {', '.join(SCHEDULES)}; got {rollout_schedule!r}")
     for name, value in (("lr", lr), ("bfgs_gtol", bfgs_gtol)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
             raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
@@ -37,14 +44,45 @@ def check_optimizers(optimizers):
         raise ValueError(f"optimizers must be a non-empty list from {', '.join(OPTIMIZERS)}; got {list(optimizers)!r}")
 
 
-def noise_generators(seeds):
-    """One weight-noise generator per model, independent of its weight draws: ``default_rng([seed, 1])``."""
-    return [np.random.default_rng([int(s), 1]) for s in seeds]
+def horizons(rollout_steps, schedule="doubling"):
+    """The loss horizons that training goes through: ``fixed``: [R]; ``doubling``: 1, 2, 4, ... then R.
+
+    One-step first, then a horizon that doubles: a long closed-loop loss is hard to minimise from
+    a poor starting point (its surface, not its gradients: on Mackey-Glass those grow only by about
+    e^(0.006 R)), so each stage starts from the previous stage's optimum.
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"rollout_schedule must be one of {', '.join(SCHEDULES)}; got {schedule!r}")
+    if schedule == "fixed" or rollout_steps == 1:
+        return [int(rollout_steps)]
+    out = [1]
+    while 2 * out[-1] < rollout_steps:
+        out.append(2 * out[-1])
+    return out + [int(rollout_steps)]
 
 
-def _draw_noise(spec, rngs):
-    return {n: np.stack([r.normal(0.0, spec.weight_noise, spec.param_shapes[n]) for r in rngs])
-            for n in spec.noisy}
+def noise_generators(seeds, stream=1):
+    """One noise generator per model, independent of its weight draws: ``default_rng([seed, stream])``
+    (stream 1: weight noise, 2: input noise)."""
+    return [np.random.default_rng([int(s), stream]) for s in seeds]
+
+
+def _draw_noise(spec, weight_rngs, input_rngs, T):
+    """One draw of the loss's noise inputs (``rnn.model.symbolic_noise``) for every model."""
+    noise = {n: np.stack([r.normal(0.0, spec.weight_noise, spec.param_shapes[n]) for r in weight_rngs])
+             for n in spec.noisy} if weight_rngs else {}
+    if input_rngs:
+        noise["x"] = np.stack([r.normal(0.0, spec.input_noise, T) for r in input_rngs], axis=1)
+    return noise
+
+
+def fixed_input_noise(spec, seeds, T):
+    """The deterministic objectives' noise: one input-noise draw per model, no weight noise (None if none)."""
+    if spec.input_noise <= 0:
+        return None
+    noise = _draw_noise(spec, None, noise_generators(seeds, 2), T)
+    noise.update({n: np.zeros((len(seeds), *spec.param_shapes[n])) for n in spec.noisy} if spec.weight_noise > 0 else {})
+    return noise
 
 
 def _select(mask, new, old):
@@ -52,22 +90,28 @@ def _select(mask, new, old):
     return {n: np.where(mask.reshape((-1,) + (1,) * (old[n].ndim - 1)), new[n], old[n]) for n in old}
 
 
-def sgd(compiled, x, params, seeds, lr=0.3, epochs=1001, log_every=10, monitor=None):
+def sgd(compiled, x, params, seeds, lr=0.3, epochs=1001, log_every=10, monitor=None, steps=None, frozen=None,
+        first_epoch=0, rngs=None):
     """Full-batch gradient descent, ``epochs`` updates p <- p - lr * grad, as the tutorial.
 
+    The loss is the one-step loss, or the closed-loop loss of ``steps`` steps. Weight and input
+    noise are drawn afresh every epoch from ``rngs`` (default: ``noise_generators`` streams 1 and 2).
     ``monitor(params) -> dict of per-model arrays`` (e.g. clean train and validation MSE) is called
-    every ``log_every`` epochs and at the end. Returns (params, curve, diverged) where curve is a
-    list of dicts (epoch, seed, cost, ...) and diverged a (K,) bool array.
+    every ``log_every`` epochs and at the end; models flagged in ``frozen`` are not updated.
+    Returns (params, curve, diverged) where curve is a list of dicts (epoch, seed, cost, ...),
+    epochs counted from ``first_epoch``, and diverged a (K,) bool array.
     """
     check_settings(lr=lr, epochs=epochs, log_every=log_every)
     spec, K = compiled.spec, compiled.K
-    rngs = noise_generators(seeds) if spec.weight_noise > 0 else None
-    diverged = np.zeros(K, dtype=bool)
+    if rngs is None:
+        rngs = (noise_generators(seeds, 1) if spec.weight_noise > 0 else None,
+                noise_generators(seeds, 2) if spec.input_noise > 0 else None)
+    diverged = np.zeros(K, dtype=bool) if frozen is None else np.array(frozen, dtype=bool)
     curve = []
-    for epoch in range(epochs):
-        noise = _draw_noise(spec, rngs) if rngs else None
-        cost, _, grads = compiled.loss_and_grad(x, params, noise)
-        if epoch == 0:
+    for epoch in range(first_epoch, first_epoch + epochs):
+        noise = _draw_noise(spec, *rngs, len(x)) if any(rngs) else None
+        cost, _, grads = compiled.loss_and_grad(x, params, noise, steps)
+        if epoch == first_epoch:
             limit = BLOWUP * np.where(np.isfinite(cost), cost, np.inf)
         bad = ~(cost <= limit) | ~np.all([np.isfinite(g).reshape(K, -1).all(axis=1) for g in grads.values()], axis=0)
         newly = bad & ~diverged
@@ -78,7 +122,7 @@ def sgd(compiled, x, params, seeds, lr=0.3, epochs=1001, log_every=10, monitor=N
         params = _select(~diverged, stepped, params)
         if log.isEnabledFor(logging.INFO):
             log.info("epoch %d cost %s", epoch, " ".join(f"{c:.6g}" for c in cost))
-        last = epoch == epochs - 1
+        last = epoch == first_epoch + epochs - 1
         if epoch % log_every == 0 or last:
             # the cost is that of the parameters before this epoch's update (as the tutorial printed)
             extra = monitor(params) if monitor else {}
@@ -89,38 +133,103 @@ def sgd(compiled, x, params, seeds, lr=0.3, epochs=1001, log_every=10, monitor=N
     return params, curve, diverged
 
 
-def train_all(compiled, x_train, seeds, optimizers, lr=0.3, epochs=1001, bfgs_maxiter=500,
-              bfgs_gtol=1e-5, log_every=10, monitor=None, initial=None):
+def stage_budgets(total, n_stages):
+    """``total`` iterations (or epochs) shared out among ``n_stages`` stages, as equally as possible."""
+    return [total // n_stages + (i < total % n_stages) for i in range(n_stages)]
+
+
+def _quasi_newton(compiled, x, params, seeds, method, steps, maxiter, gtol, skip):
+    """``rnn.quasi_newton.minimize`` through the loss horizons ``steps``, each stage from the last's
+    optimum with its share of ``maxiter``; the infos add up the iterations and evaluations and
+    join the cost curves."""
+    noise = fixed_input_noise(compiled.spec, seeds, len(x))
+    infos = None
+    for R, budget in zip(steps, stage_budgets(maxiter, len(steps))):
+        if budget == 0:
+            continue
+        def cost_and_grads(p, R=R):
+            return compiled.loss_and_grad(x, p, noise, R)[::2]
+
+        params, stage, skip = quasi_newton.minimize(cost_and_grads, params, seeds, method, budget, gtol, skip=skip)
+        if len(steps) > 1:
+            log.info("%s: rollout horizon %d done", method, R)
+        if infos is None:
+            infos = stage
+            continue
+        for info, more in zip(infos, stage):
+            for key in ("iterations", "evaluations", "gradient_evaluations"):
+                info[key] = info.get(key, 0) + more.get(key, 0)
+            info["curve"] = info.get("curve", []) + more.get("curve", [])
+            info["message"], info["cost"] = more.get("message", ""), more.get("cost", np.nan)
+    return params, infos, skip
+
+
+def fit_ridge(compiled, x, params, seeds, ridge):
+    """The reservoir read-out (``rnn.ridge``) on states driven by x (plus the fixed input noise, if any)."""
+    from .ridge import fit_readout
+
+    spec = compiled.spec
+    noise = fixed_input_noise(spec, seeds, len(x))
+    u = x if noise is None else x + noise["x"]
+    readout, ok = fit_readout(compiled.states(u, params), u, spec.washout, ridge, spec.skip)
+    fitted = {n: v.copy() for n, v in params.items()}
+    for n, v in readout.items():
+        fitted[n][ok] = v[ok]
+    for k in np.flatnonzero(~ok):
+        log.warning("seed %s: the ridge read-out could not be solved; reported as diverged", seeds[k])
+    return fitted, ~ok
+
+
+def train_all(compiled, x_train, seeds, optimizers, lr=0.3, epochs=1001, bfgs_maxiter=500, bfgs_gtol=1e-5,
+              ridge=1e-8, rollout_schedule="doubling", log_every=10, monitor=None, initial=None):
     """Train K seeds with each optimizer in ``optimizers``; ``sgd+<method>`` starts from the SGD result.
 
-    ``bfgs`` and ``lbfgs`` (``rnn.quasi_newton``) minimise the cost without weight noise, each with
-    ``bfgs_maxiter`` and ``bfgs_gtol``. Returns {optimizer: {"params", "diverged", "seconds" (per
+    The loss goes through the horizons ``horizons(spec.rollout_steps, rollout_schedule)`` (just the
+    one-step loss at the tutorial's settings), each stage with an equal share of the budget: SGD's
+    ``epochs``, and the ``bfgs_maxiter`` iterations of ``bfgs`` and ``lbfgs`` (``rnn.quasi_newton``),
+    which minimise the cost without weight noise and with one fixed input-noise draw per model (a
+    deterministic objective); after SGD they run the last horizon only, with the whole budget. ``ridge`` fits the read-out of the
+    initial weights (``rnn.ridge``). Returns {optimizer: {"params", "diverged", "seconds" (per
     model), "curve" (SGD's), "bfgs" (the quasi-Newton infos, either method)}}.
     """
     from .model import init_params
 
     check_optimizers(optimizers)
-    check_settings(lr=lr, epochs=epochs, bfgs_maxiter=bfgs_maxiter, bfgs_gtol=bfgs_gtol, log_every=log_every)
-    K = compiled.K
-    start = init_params(compiled.spec, seeds) if initial is None else initial
+    check_settings(lr=lr, epochs=epochs, bfgs_maxiter=bfgs_maxiter, bfgs_gtol=bfgs_gtol, log_every=log_every,
+                   ridge=ridge, rollout_schedule=rollout_schedule)
+    spec, K = compiled.spec, compiled.K
+    steps = horizons(spec.rollout_steps, rollout_schedule)
+    start = init_params(spec, seeds) if initial is None else initial
     out = {}
     if any(o.startswith("sgd") for o in optimizers):
         t0 = time.perf_counter()
-        params, curve, diverged = sgd(compiled, x_train, start, seeds, lr, epochs, log_every, monitor)
-        seconds = (time.perf_counter() - t0) / K
-        out["sgd"] = {"params": params, "diverged": diverged, "seconds": seconds, "curve": curve}
-
-    def cost_and_grads(params):
-        return compiled.loss_and_grad(x_train, params)[::2]
+        params, curve, diverged = start, [], None
+        rngs = (noise_generators(seeds, 1) if spec.weight_noise > 0 else None,
+                noise_generators(seeds, 2) if spec.input_noise > 0 else None)
+        done = 0
+        for R, budget in zip(steps, stage_budgets(epochs, len(steps))):
+            if budget == 0:
+                continue
+            params, more, diverged = sgd(compiled, x_train, params, seeds, lr, budget, log_every, monitor, steps=R,
+                                         frozen=diverged, first_epoch=done, rngs=rngs)
+            curve += more
+            done += budget
+        out["sgd"] = {"params": params, "diverged": diverged, "seconds": (time.perf_counter() - t0) / K,
+                      "curve": curve}
 
     for opt in optimizers:
         if opt == "sgd":
             continue
+        t0 = time.perf_counter()
+        if opt == "ridge":
+            params, diverged = fit_ridge(compiled, x_train, start, seeds, ridge)
+            out[opt] = {"params": params, "diverged": diverged, "seconds": (time.perf_counter() - t0) / K}
+            continue
         first, _, method = opt.rpartition("+")
         before = out["sgd"] if first else {"params": start, "diverged": None, "seconds": 0.0}
-        t0 = time.perf_counter()
-        params, infos, diverged = quasi_newton.minimize(cost_and_grads, before["params"], seeds, method,
-                                                        bfgs_maxiter, bfgs_gtol, skip=before["diverged"])
+        params, infos, diverged = _quasi_newton(compiled, x_train, before["params"], seeds, method,
+                                                steps[-1:] if first else steps, bfgs_maxiter, bfgs_gtol,
+                                                before["diverged"])
         out[opt] = {"params": params, "diverged": diverged, "bfgs": infos,
                     "seconds": before["seconds"] + (time.perf_counter() - t0) / K}
         if first:

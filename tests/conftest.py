@@ -5,12 +5,12 @@ import pytest
 
 @pytest.fixture(scope="session")
 def compiled_model():
-    """``get(spec, K, train, length=None, horizon=1, backend="jax", gradient="bptt") -> rnn.model.Compiled``.
+    """``get(spec, K, train, length=None, horizon=1, backend="jax", gradient="bptt") -> rnn.compiled.Compiled``.
 
     One ``Compiled`` per distinct argument set for the whole session, so each PyTensor function is
     compiled at most once however many tests use it (compiling dominates the run time).
     """
-    from rnn.model import Compiled
+    from rnn.compiled import Compiled
 
     cache = {}
 

@@ -9,7 +9,8 @@ import pytest
 
 from rnn import reference
 from rnn.data import mackey_glass
-from rnn.model import Compiled, Spec, init_params
+from rnn.compiled import Compiled
+from rnn.model import Spec, init_params
 
 
 def test_reference_bptt_matches_the_model_gradient():

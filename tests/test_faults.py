@@ -87,7 +87,7 @@ def check_file(path):
     if name == "series.npz":
         io.load_series(path)
     elif name == "predictions.npz":
-        experiment.load_predictions(path)
+        io.load_predictions(path)
     elif name.endswith(".npz"):
         io.load_npz(path, ["seeds"])
     elif name.endswith(".csv"):
@@ -219,7 +219,7 @@ def test_continuation_figures_mark_diverged_seeds(unlucky):
 
     # what the note says, from the study's own files, as scripts/plot_variant.py reads them
     runs = io.load_csv(unlucky / "results/runs/init_scale_rec-0.8/metrics.csv")
-    pred = experiment.load_predictions(unlucky / "results/runs/init_scale_rec-0.8/predictions.npz")
+    pred = io.load_predictions(unlucky / "results/runs/init_scale_rec-0.8/predictions.npz")
     diverged = {opt: [bool(((runs["optimizer"] == opt) & (runs["seed"] == s) & (runs["status"] == "diverged")).any())
                       for s in pred["seeds"]] for opt in pred["continuation"]}
     assert diverged == {"sgd": [True, False], "bfgs": [False, False]}

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from rnn import io
-from rnn.experiment import load_predictions
+from rnn.io import load_predictions
 
 
 def leftovers(folder):

@@ -7,7 +7,8 @@ import pytest
 from rnn import quasi_newton, train
 from rnn.data import mackey_glass
 from rnn.experiment import check_segments, run_variant
-from rnn.model import Compiled, Spec, init_params
+from rnn.compiled import Compiled
+from rnn.model import Spec, init_params
 from rnn.train import check_settings, sgd, train_all
 
 T = 60
@@ -215,7 +216,7 @@ def test_sgd_and_train_all_check_their_settings(compiled_model, x):
         train_all(compiled, x, SEEDS, ["lbfgs"], bfgs_maxiter=0)
 
 
-CHOICES = r"optimizers must be a non-empty list from sgd, bfgs, sgd\+bfgs, lbfgs, sgd\+lbfgs"
+CHOICES = r"optimizers must be a non-empty list from sgd, bfgs, sgd\+bfgs, lbfgs, sgd\+lbfgs, ridge"
 
 
 @pytest.mark.parametrize("optimizers", [["adam"], ["sgd", "l-bfgs"], ["lbfgs+sgd"], []])

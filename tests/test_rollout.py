@@ -1,0 +1,167 @@
+"""rnn.rollout: the closed-loop training loss against a NumPy transcription, the one-step loss at
+one step, finite differences, pytensor.grad, stacking, input noise, and the horizon schedule."""
+
+import numpy as np
+import pytest
+
+from rnn import train
+from rnn.data import mackey_glass
+from rnn.model import Spec, init_params, penalty
+from rnn.rollout import check_rollout
+
+from numpy_model import np_free_run, np_teacher_forced, random_params, rel_err, slot
+
+T = 50
+
+
+@pytest.fixture(scope="module")
+def x():
+    return mackey_glass(200, seed=0)[0][:T]
+
+
+def np_rollout_mse(spec, x, q, steps, u=None):
+    """The closed-loop loss of one model, the slow way: every start state, ``steps`` fed-back predictions."""
+    u = x if u is None else u
+    hs, ys = np_teacher_forced(spec, u, q)
+    errors = []
+    for t in range(spec.washout, len(x) - steps):
+        predictions = np.concatenate([[ys[t]], np_free_run(spec, q, ys[t], hs[t], steps - 1)])
+        errors.append(predictions - x[t + 1:t + 1 + steps, 0])
+    return float(np.mean(np.square(errors)))
+
+
+CASES = {
+    "tanh": Spec(hidden=4, rollout_steps=6, washout=5),
+    "tanh_l2_l1": Spec(hidden=4, rollout_steps=3, washout=0, l2=0.01, l1=0.003),
+    "relu_skip": Spec(hidden=4, rollout_steps=5, washout=7, nonlinearity="relu", skip=True),
+    "sigmoid": Spec(hidden=3, rollout_steps=4, washout=2, nonlinearity="sigmoid"),
+    "linear_skip": Spec(hidden=3, rollout_steps=4, washout=2, nonlinearity="linear", skip=True),
+    "wide": Spec(hidden=26, rollout_steps=4, washout=3, skip=True),  # the batched-dot recurrent product
+}
+
+
+def case(name, K=1):
+    spec = CASES[name]
+    params = random_params(spec, K, seed=sorted(CASES).index(name), scale=0.5 * min(1.0, np.sqrt(4 / spec.hidden)))
+    return spec, params
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_rollout_loss_matches_numpy_transcription(compiled_model, x, name):
+    spec, params = case(name, K=2)
+    cost, mse, _ = compiled_model(spec, 2, T).loss_and_grad(x, params)
+    for k in range(2):
+        want = np_rollout_mse(spec, x, slot(params, k), spec.rollout_steps)
+        assert mse[k] == pytest.approx(want, rel=1e-12)
+        assert cost[k] == pytest.approx(want + penalty(spec, {n: v[k:k + 1] for n, v in params.items()})[0], rel=1e-12)
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_rollout_at_one_step_is_the_one_step_loss(compiled_model, x, skip):
+    """rollout_steps 1 with washout 0: every start point's only prediction is the one-step prediction."""
+    one_step = Spec(hidden=4, skip=skip, l2=0.01)
+    params = random_params(one_step, 2, seed=3)
+    tutorial = compiled_model(one_step, 2, T).loss_and_grad(x, params)
+    rolled = compiled_model(Spec(hidden=4, skip=skip, l2=0.01, rollout_steps=2, washout=0), 2, T)
+    closed = rolled.loss_and_grad(x, params, steps=1)
+    assert rel_err(closed[1], tutorial[1]) < 1e-13 and rel_err(closed[0], tutorial[0]) < 1e-13
+    for n in params:
+        assert rel_err(closed[2][n], tutorial[2][n]) < 1e-11, n
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_rollout_gradient_matches_central_finite_differences(compiled_model, x, name):
+    spec, params = case(name)
+    compiled = compiled_model(spec, 1, T)
+    _, _, grads = compiled.loss_and_grad(x, params)
+    eps = 1e-6
+    for n, value in params.items():
+        fd = np.zeros_like(value)
+        for i in np.ndindex(value.shape):
+            plus, minus = {**params, n: value.copy()}, {**params, n: value.copy()}
+            plus[n][i] += eps
+            minus[n][i] -= eps
+            fd[i] = (compiled.loss_and_grad(x, plus)[0][0] - compiled.loss_and_grad(x, minus)[0][0]) / (2 * eps)
+        assert np.max(np.abs(fd)) > 1e-5, f"{n}: the test should exercise a non-trivial gradient"
+        assert rel_err(grads[n], fd) < 2e-6, f"{n}: by hand {grads[n].ravel()} vs fd {fd.ravel()}"
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid", "linear_skip", "wide"])
+def test_rollout_gradient_by_hand_equals_pytensor_grad(compiled_model, x, name):
+    """(Not relu: pytensor.grad through the closed-loop scan disagrees with finite differences there,
+    while the hand-written gradient agrees; see test_rollout_gradient_matches_central_finite_differences.)"""
+    spec, params = case(name, K=2)
+    by_hand = compiled_model(spec, 2, T, gradient="bptt").loss_and_grad(x, params)
+    auto = compiled_model(spec, 2, T, gradient="autodiff").loss_and_grad(x, params)
+    assert rel_err(by_hand[1], auto[1]) < 1e-13
+    for n in params:
+        assert rel_err(by_hand[2][n], auto[2][n]) < 1e-10, n
+
+
+def test_input_and_weight_noise_enter_the_rollout_loss(compiled_model, x):
+    spec = Spec(hidden=4, rollout_steps=4, washout=3, input_noise=0.05, weight_noise=0.1, skip=True)
+    params = random_params(spec, 1, seed=8, scale=0.4)
+    compiled = compiled_model(spec, 1, T)
+    rng = np.random.default_rng(9)
+    noise = {"w_xh": rng.normal(0, 0.1, (1, 1, 4)), "w_hh": rng.normal(0, 0.1, (1, 4, 4)),
+             "w_ho": rng.normal(0, 0.1, (1, 4, 1)), "w_xo": rng.normal(0, 0.1, (1, 1, 1)),
+             "x": rng.normal(0, 0.05, (T, 1))}
+    _, mse, grads = compiled.loss_and_grad(x, params, noise)
+    q = {n: v[0] + noise[n][0] if n in noise else v[0] for n, v in params.items()}
+    # the noisy inputs drive the teacher-forced states; the targets stay clean
+    assert mse[0] == pytest.approx(np_rollout_mse(spec, x, q, 4, u=x + noise["x"]), rel=1e-12)
+    assert compiled.loss_and_grad(x, params)[1][0] == pytest.approx(np_rollout_mse(spec, x, slot(params, 0), 4),
+                                                                     rel=1e-12)  # no noise by default
+    eps, n, i = 1e-6, "w_hh", (0, 1, 2)
+    plus, minus = {**params, n: params[n].copy()}, {**params, n: params[n].copy()}
+    plus[n][i] += eps
+    minus[n][i] -= eps
+    fd = (compiled.loss_and_grad(x, plus, noise)[0][0] - compiled.loss_and_grad(x, minus, noise)[0][0]) / (2 * eps)
+    assert grads[n][i] == pytest.approx(fd, rel=1e-6)
+
+
+def test_stacked_rollout_gives_each_models_own_loss(compiled_model, x):
+    spec = CASES["relu_skip"]
+    params = random_params(spec, 3, seed=4, scale=0.4)
+    cost, mse, grads = compiled_model(spec, 3, T).loss_and_grad(x, params)
+    for k in range(3):
+        c1, m1, g1 = compiled_model(spec, 1, T).loss_and_grad(x, {n: v[k:k + 1] for n, v in params.items()})
+        assert rel_err(mse[k], m1[0]) <= 1e-12
+        for n in grads:
+            assert rel_err(grads[n][k], g1[n][0]) <= 1e-10, n
+
+
+def test_rollout_must_leave_a_start_point():
+    check_rollout(50, 40, 9)
+    with pytest.raises(ValueError, match=r"rollout_steps \(40\) \+ washout \(10\) must be < the training length \(50\)"):
+        check_rollout(50, 40, 10)
+
+
+@pytest.mark.parametrize("steps, schedule, want", [
+    (1, "doubling", [1]), (1, "fixed", [1]), (2, "doubling", [1, 2]), (5, "doubling", [1, 2, 4, 5]),
+    (8, "doubling", [1, 2, 4, 8]), (50, "doubling", [1, 2, 4, 8, 16, 32, 50]), (50, "fixed", [50]),
+])
+def test_horizons_double_from_one_step_up_to_rollout_steps(steps, schedule, want):
+    assert train.horizons(steps, schedule) == want
+
+
+def test_stage_budgets_share_the_budget_out():
+    assert train.stage_budgets(10, 4) == [3, 3, 2, 2]
+    assert sum(train.stage_budgets(1001, 7)) == 1001
+    assert train.stage_budgets(2, 4) == [1, 1, 0, 0]
+
+
+def test_schedule_runs_every_horizon_with_its_share_of_iterations(compiled_model, x):
+    spec = Spec(hidden=3, rollout_steps=4, washout=2, l2=0.0)
+    seeds = [0, 1]
+    out = train.train_all(compiled_model(spec, 2, T), x, seeds, ["lbfgs", "sgd"], epochs=9, bfgs_maxiter=12,
+                          bfgs_gtol=1e-12, log_every=1)
+    # horizons 1, 2, 4: 4 iterations each (none of them converges that fast); SGD 3 epochs each
+    assert [info["iterations"] for info in out["lbfgs"]["bfgs"]] == [12, 12]
+    assert sorted({r["epoch"] for r in out["sgd"]["curve"]}) == list(range(9))
+    fixed = train.train_all(compiled_model(spec, 2, T), x, seeds, ["lbfgs"], bfgs_maxiter=12, bfgs_gtol=1e-12,
+                            rollout_schedule="fixed")
+    start = init_params(spec, seeds)
+    final = compiled_model(spec, 2, T).loss_and_grad(x, out["lbfgs"]["params"])[1]
+    assert np.all(final < compiled_model(spec, 2, T).loss_and_grad(x, start)[1])
+    assert not np.array_equal(fixed["lbfgs"]["params"]["w_hh"], out["lbfgs"]["params"]["w_hh"])
