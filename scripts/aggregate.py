@@ -12,9 +12,10 @@ for path in snakemake.input.metrics:
     frame = io.load_csv(path, ["optimizer", "seed", "status", *study.METRICS[:2]])
     meta = snakemake.params.variants[name]
     frames.append(frame.assign(variant=name, axis=meta["axis"], value=meta["value"],
-                               backend=snakemake.params.backend))
+                               backend=snakemake.params.backend, **meta["settings"]))
 runs = pd.concat(frames, ignore_index=True)
-first = ["variant", "axis", "value", "optimizer", "seed", "backend", "status"]
+# every row says what was run: the variant's full settings follow its name
+first = ["variant", "axis", "value", "optimizer", "seed", "backend", "status", *study.BASELINE]
 runs = runs[first + [c for c in runs.columns if c not in first]]
 table = study.ablation_table(runs)
 io.save_csv(snakemake.output.runs, runs)

@@ -6,11 +6,11 @@ import matplotlib.pyplot as plt
 from rnn import experiment, io, plots, study
 
 io.job_logging(snakemake.log[0])
-seg, lyap = snakemake.params.segments, snakemake.params.lyapunov
+seg, lyap = snakemake.params.segments, io.load_lyapunov(snakemake.input.lyapunov)
 series = io.load_series(snakemake.input.series)
 preds = {Path(p).parent.name: p for p in snakemake.input.predictions}
 table = io.load_csv(snakemake.input.ablation, ["variant", "optimizer", "n_ok"])
-base = experiment.load_predictions(preds["baseline"])
+base = io.load_predictions(preds["baseline"])
 first_opt = next(iter(base["y"]))
 
 
@@ -26,7 +26,7 @@ curves = io.load_csv(snakemake.input.curves, ["optimizer", "phase", "seed", "ste
 save(plots.learning_curves(curves, title="baseline (the tutorial's network)"), snakemake.output.curves)
 
 best = study.best_variant(table) or ("baseline", first_opt)
-best_pred = experiment.load_predictions(preds[best[0]])
+best_pred = io.load_predictions(preds[best[0]])
 base_best = study.best_variant(table[table["variant"] == "baseline"]) or ("baseline", first_opt)
 generated = {f"baseline, {base_best[1]}": base["continuation"][base_best[1]][:, 0],
              f"best: {best[0]}, {best[1]}": best_pred["continuation"][best[1]][:, 0]}

@@ -1,16 +1,16 @@
 """Rule plot_variant: one variant's continuations against the truth, and its learning curves."""
 import matplotlib.pyplot as plt
 
-from rnn import experiment, io, plots
+from rnn import io, plots
 
 io.job_logging(snakemake.log[0])
 name, seg = snakemake.wildcards.variant, snakemake.params.segments
 series = io.load_series(snakemake.input.series)
-pred = experiment.load_predictions(snakemake.input.predictions)
+pred = io.load_predictions(snakemake.input.predictions)
 runs = io.load_csv(snakemake.input.metrics, ["optimizer", "seed", "status"])
 diverged = {opt: [((runs["optimizer"] == opt) & (runs["seed"] == s) & (runs["status"] == "diverged")).any()
                   for s in pred["seeds"]] for opt in pred["continuation"]}
-fig = plots.continuation(series, pred["continuation"], seg["train"], snakemake.params.lyapunov,
+fig = plots.continuation(series, pred["continuation"], seg["train"], io.load_lyapunov(snakemake.input.lyapunov),
                          title=f"{name}: free-running continuation after {seg['train']} teacher-forced samples",
                          diverged=diverged)
 io.save_figure(snakemake.output.continuation, fig, dpi=110)

@@ -26,7 +26,7 @@ io.save_json(snakemake.output.environment, provenance.environment())
 def block(base):
     """The findings block with figure links relative to the folder of the file that shows it."""
     figures = {name: os.path.relpath(path, base) for name, path in copies.items()}
-    return findings.findings_markdown(table, runs, snakemake.params.baseline, snakemake.params.lyapunov, figures)
+    return findings.findings_markdown(table, runs, snakemake.params.baseline, io.load_lyapunov(snakemake.input.lyapunov), figures)
 
 
 io.save_text(out, block(out.parent) + "\n")

@@ -18,8 +18,10 @@ REPO = Path(__file__).resolve().parents[1]
 COPIED = ("workflow", "scripts", "rnn", "config", "profiles")
 
 TINY = {
-    "data": {"generator": "mackey_glass", "length": 400, "tau": 17, "seed": 0, "train": 200, "validation": 100},
+    "data": {"generator": "mackey_glass", "length": 400, "tau": 17, "seed": 0, "train": 200, "validation": 100,
+             "test": 100},
     "horizon": 150,
+    "generation": {"starts": 3, "spacing": 5, "warmup": 20, "horizon": 50},
     "backend": "jax",
     "seeds": [0, 1],
     "optimizers": ["sgd", "bfgs", "sgd+bfgs"],

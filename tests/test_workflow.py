@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from rnn import study as study_module
 from helpers import REPO, TINY, copy_repo, copy_study, finished_study, is_png, jobs, ok, planned, read_runs, snakemake, write_config
 
 VARIANTS = {  # name -> (axis, value as written in the tables)
@@ -48,16 +49,29 @@ def study_copy(study, tmp_path):
     return copy_study(study, tmp_path / "study")
 
 
+def lyapunov_of(root):
+    return json.loads((root / "results/data/lyapunov.json").read_text())["lyapunov_per_sample"]
+
+
 # --- the finished study -------------------------------------------------------------------------
 
 def test_runs_table_has_one_row_per_variant_optimizer_seed(study):
     runs = read_runs(study)
     required = ["variant", "axis", "value", "optimizer", "seed", "backend", "status", "train_mse", "val_mse",
                 "nrmse_1", "nrmse_84", "vpt_steps", "vpt_lyapunov", "spectral_error", "train_seconds",
-                "bfgs_iterations"]
+                "bfgs_iterations", "vpt_steps_test", "vpt_lyapunov_test", "nrmse_84_test", "n_starts",
+                *study_module.BASELINE]  # every row says what was run
     assert set(required) <= set(runs.columns), set(required) - set(runs.columns)
     # NRMSE at h steps only for the h within the horizon (150): 1 and 84, not 200, 500, 1000.
-    assert {c for c in runs.columns if c.startswith("nrmse_")} == {"nrmse_1", "nrmse_84"}
+    assert {c for c in runs.columns if c.startswith("nrmse_")} == {"nrmse_1", "nrmse_84", "nrmse_84_test"}
+    # the test segment's start points: 3 of them, each free-running 50 steps
+    assert set(runs["n_starts"]) == {TINY["generation"]["starts"]}
+    scored = runs[runs["status"] == "ok"]
+    assert scored["vpt_steps_test"].between(0, TINY["generation"]["horizon"]).all()
+    assert np.allclose(scored["vpt_lyapunov_test"], scored["vpt_steps_test"] * lyapunov_of(study))
+    for name in VARIANTS:
+        rows = runs[runs["variant"] == name]
+        assert (rows["hidden"] == (3 if name == "hidden-3" else TINY["baseline"]["hidden"])).all()
     keys = list(zip(runs["variant"], runs["optimizer"], runs["seed"]))
     assert len(keys) == len(set(keys)) == len(VARIANTS) * len(OPTIMIZERS) * len(SEEDS)
     assert set(keys) == {(v, o, s) for v in VARIANTS for o in OPTIMIZERS for s in SEEDS}

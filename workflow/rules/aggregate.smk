@@ -20,7 +20,8 @@ rule aggregate:
         "../envs/rnn.yaml"
     params:
         variants={
-            n: {"axis": v["axis"], "value": v["value"]} for n, v in VARIANTS.items()
+            n: {"axis": v["axis"], "value": v["value"], "settings": v["settings"]}
+            for n, v in VARIANTS.items()
         },
         backend=config["backend"],
     script:

@@ -107,12 +107,16 @@ except study.ConfigError as exc:
     raise WorkflowError(f"Invalid config: {exc}") from None
 
 VARIANTS = study.variants(config)
-AXES = [
-    a for a in dict.fromkeys(v["axis"] for v in VARIANTS.values()) if a != "baseline"
+AXES = [  # the ablation axes; the named variants are compared in figures of their own
+    a
+    for a in dict.fromkeys(v["axis"] for v in VARIANTS.values())
+    if a not in ("baseline", study.NAMED_AXIS)
 ]
 SEGMENTS = {k: config["data"][k] for k in ("train", "validation")} | {
     "horizon": config["horizon"]
 }
+# continuations from start points in the test segment (none without a test segment)
+GENERATION = config["generation"] if config["data"]["test"] > 0 else None
 
 
 wildcard_constraints:
@@ -138,6 +142,7 @@ def study_outputs():
     """
     return [
         rules.data.output.series,
+        rules.lyapunov.output[0],
         *variant_files("metrics.csv"),
         *variant_files("curves.csv"),
         *variant_files("params.npz"),

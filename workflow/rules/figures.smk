@@ -1,6 +1,7 @@
 rule plot_variant:
     input:
         series=rules.data.output.series,
+        lyapunov=rules.lyapunov.output[0],
         curves="results/runs/{variant}/curves.csv",
         predictions="results/runs/{variant}/predictions.npz",
         metrics="results/runs/{variant}/metrics.csv",
@@ -24,7 +25,6 @@ rule plot_variant:
         "../envs/rnn.yaml"
     params:
         segments=SEGMENTS,
-        lyapunov=study.lyapunov(config),
     script:
         "../../scripts/plot_variant.py"
 
@@ -53,6 +53,7 @@ rule plot_ablation:
 rule figures:
     input:
         series=rules.data.output.series,
+        lyapunov=rules.lyapunov.output[0],
         ablation=rules.aggregate.output.ablation,
         predictions=variant_files("predictions.npz"),
         curves="results/runs/baseline/curves.csv",
@@ -84,7 +85,6 @@ rule figures:
         "../envs/rnn.yaml"
     params:
         segments=SEGMENTS,
-        lyapunov=study.lyapunov(config),
         tau=config["data"]["tau"],
     script:
         "../../scripts/figures.py"

@@ -12,6 +12,7 @@ PUBLISHED_FIGURES |= {name: name for name in STUDY_FIGURES}
 rule publish:
     input:
         runs=rules.aggregate.output.runs,
+        lyapunov=rules.lyapunov.output[0],
         ablation=rules.aggregate.output.ablation,
         figures=expand("results/figures/{name}.png", name=PUBLISHED_FIGURES),
         code=code("findings", "provenance", "io"),
@@ -30,7 +31,6 @@ rule publish:
         "../envs/rnn.yaml"
     params:
         baseline=VARIANTS["baseline"]["settings"],
-        lyapunov=study.lyapunov(config),
         config=config,
         readme="README.md",
     script:

@@ -1,6 +1,7 @@
 rule train:
     input:
         series=rules.data.output.series,
+        lyapunov=rules.lyapunov.output[0],
         code=code("experiment", "io"),
     output:
         metrics="results/runs/{variant}/metrics.csv",
@@ -20,10 +21,10 @@ rule train:
     params:
         settings=lambda w: VARIANTS[w.variant]["settings"],
         seeds=config["seeds"],
-        optimizers=config["optimizers"],
+        optimizers=lambda w: VARIANTS[w.variant]["optimizers"],
         backend=config["backend"],
         segments=SEGMENTS,
-        lyapunov=study.lyapunov(config),
+        generation=GENERATION,
         curve_every=config["curve_every"],
     script:
         "../../scripts/train.py"
