@@ -1,8 +1,17 @@
 """Backend selection: ``"c"``, ``"jax"`` and ``"numba"`` map to PyTensor's CVM, JAX and Numba modes.
 
 Everything that must be set before PyTensor or JAX is first imported lives here: the BLAS that the
-C backend links (pip's PyTensor finds none by itself), the compile-lock timeout, and one thread per
-job for XLA (Snakemake runs several jobs side by side and sets OMP/OPENBLAS threads the same way).
+C backend links (pip's PyTensor finds none by itself), the compile-lock timeout, one thread per
+job for XLA (Snakemake runs several jobs side by side and sets OMP/OPENBLAS threads the same way),
+and XLA's small-loop threshold.
+
+XLA's CPU runtime runs a while loop (a ``scan``) step by step through its runtime unless one
+iteration touches fewer than ``xla_cpu_small_while_loop_byte_threshold`` bytes (1024 by default:
+less than one 15 x 15 float64 matrix), in which case the loop is compiled into one piece of code.
+``XLA_LOOP_BYTES`` raises it so that the training loops of the study's networks (hidden 15: the
+tutorial's step touches about 2 KB; hidden 60 with 5 stacked models about 150 KB) compile whole;
+much larger loops (a reservoir of hundreds of units with many start points) run faster step by
+step and stay above it. The numbers are bitwise the same either way (tests/test_model.py).
 """
 
 import ctypes.util
@@ -10,6 +19,7 @@ import os
 
 BACKENDS = {"c": "CVM", "jax": "JAX", "numba": "NUMBA"}
 COMPILE_LOCK_TIMEOUT_S = 1200  # PyTensor's default of 120 s is too short when 4 jobs compile at once
+XLA_LOOP_BYTES = 1 << 20  # xla_cpu_small_while_loop_byte_threshold (see above)
 
 
 def _add_flag(flags, key, value):
@@ -26,7 +36,10 @@ def configure_environment(environ=os.environ):
     threads = environ.get("OMP_NUM_THREADS")
     xla = environ.get("XLA_FLAGS", "")
     if threads == "1" and "multi_thread_eigen" not in xla:
-        environ["XLA_FLAGS"] = (xla + " --xla_cpu_multi_thread_eigen=false").strip()
+        xla = (xla + " --xla_cpu_multi_thread_eigen=false").strip()
+    if "xla_backend_extra_options" not in xla:
+        xla = (xla + f" --xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold={XLA_LOOP_BYTES}").strip()
+    environ["XLA_FLAGS"] = xla
 
 
 def import_pytensor():
@@ -53,7 +66,8 @@ def describe():
     """Versions and settings that decide the numbers and the speed, for logs and reports."""
     pytensor, _ = import_pytensor()
     info = {"pytensor": pytensor.__version__, "blas__ldflags": pytensor.config.blas__ldflags,
-            "compiledir": str(pytensor.config.compiledir), "floatX": pytensor.config.floatX}
+            "compiledir": str(pytensor.config.compiledir), "floatX": pytensor.config.floatX,
+            "xla_flags": os.environ.get("XLA_FLAGS", "")}
     try:
         import jax
 

@@ -22,6 +22,7 @@ from .train import OPTIMIZERS, check_optimizers, check_settings, train_all
 log = logging.getLogger(__name__)
 
 GENERATION_KEYS = ("starts", "spacing", "warmup", "horizon")
+CURVE_COLUMNS = ("optimizer", "phase", "seed", "step", "cost")
 
 
 def check_generation(gen, train, validation, length):
@@ -131,7 +132,7 @@ def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend="ja
     compiled.generate(series, start)  # first calls: JIT for JAX and Numba
     if any(o != "ridge" for o in optimizers):
         compiled.loss_and_grad(x_train, start)
-    if "ridge" in optimizers:
+    if any(o.startswith("ridge") for o in optimizers):
         compiled.states(x_train, start)
     if generation is not None:
         _generation_scores(compiled, series, start, generation, train, validation, lyapunov)
@@ -205,7 +206,8 @@ def save_outputs(out, seeds, metrics_path, curves_path, params_path, predictions
         tests.update({f"vpt_starts/{o}": v for o, v in out["vpt_starts"].items()})
     io.save_npz(predictions_path, seeds=seeds, **{f"y/{o}": v for o, v in out["y"].items()},
                 **{f"continuation/{o}": v for o, v in out["continuation"].items()}, **tests)
-    io.save_csv(curves_path, pd.DataFrame(out["curves"]))
+    curves = pd.DataFrame(out["curves"])  # a ridge fit has no curve: keep the columns all the same
+    io.save_csv(curves_path, curves.reindex(columns=list(dict.fromkeys([*CURVE_COLUMNS, *curves.columns]))))
     rows = pd.DataFrame(out["rows"])
     for key, value in out["timing"].items():
         rows[f"job_{key}"] = value

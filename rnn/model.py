@@ -68,6 +68,7 @@ class Spec:
     spectral_radius: float | None = None  # rescale each seed's initial w_hh to this spectral radius
     input_noise: float = 0.0  # std of Gaussian noise on the teacher-forced inputs in training
     rollout_steps: int = 1  # length of the closed-loop continuations of the training loss (1: one-step)
+    rollout_stride: int = 1  # start them from every teacher-forced state (1) or every stride-th
     washout: int = 100  # teacher-forced steps before the first rollout start or ridge-fit row
 
     def __post_init__(self):
@@ -82,7 +83,7 @@ class Spec:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if not isinstance(self.skip, (bool, np.bool_)):
             raise ValueError(f"skip must be true or false, got {self.skip!r}")
-        for name, least in (("rollout_steps", 1), ("washout", 0)):
+        for name, least in (("rollout_steps", 1), ("rollout_stride", 1), ("washout", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
                 raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")

@@ -9,12 +9,18 @@ import numpy as np  # noqa: E402
 from .study import fmt  # noqa: E402
 
 OPTIMIZER_COLORS = {"sgd": "tab:blue", "bfgs": "tab:orange", "sgd+bfgs": "tab:green", "lbfgs": "tab:purple",
-                    "sgd+lbfgs": "tab:brown"}
+                    "sgd+lbfgs": "tab:brown", "ridge": "tab:red", "ridge+bfgs": "tab:pink", "ridge+lbfgs": "tab:olive"}
 
 
 def learning_curves(curves, title=""):
     """SGD: cost, train and validation MSE per epoch; BFGS and L-BFGS-B: cost per iteration (log scales)."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    if curves.empty:  # e.g. a reservoir: its read-out is solved in closed form
+        fig.text(0.5, 0.5, "no learning curves: nothing was trained iteratively", ha="center")
+        ax1.set_axis_off()
+        ax2.set_axis_off()
+        fig.suptitle(title)
+        return fig
     sgd = curves[(curves["phase"] == "sgd") & (curves["optimizer"] == curves["optimizer"].iloc[0])]
     for i, (seed, c) in enumerate(sgd.groupby("seed")):
         label = (lambda s: s) if i == 0 else (lambda s: None)
@@ -96,6 +102,56 @@ def attractor(series, generated, lag=17, title=""):
     lo, hi = s.min() - 0.2, s.max() + 0.2
     axes[0, 0].set(xlim=(lo, hi), ylim=(lo, hi))
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def valid_time(table, lyapunov=float("nan"), marked=(), targets=()):
+    """Test valid time of every variant x optimizer: mean ± 95% CI over seeds (bar) and median (dot),
+    longest first; dashed lines at the ``targets`` (Lyapunov times); ``marked`` (variant, optimizer)
+    pairs in bold."""
+    rows = table[table["vpt_steps_test_n"] > 0].sort_values("vpt_steps_test_mean", ascending=True)
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.16 * len(rows)))
+    y = np.arange(len(rows))
+    colors = [OPTIMIZER_COLORS.get(o, "tab:gray") for o in rows["optimizer"]]
+    ax.barh(y, rows["vpt_steps_test_mean"], xerr=rows["vpt_steps_test_ci95"].fillna(0), color=colors, alpha=0.6,
+            error_kw={"lw": 0.8, "capsize": 2})
+    ax.plot(rows["vpt_steps_test_median"], y, "k.", ms=4, label="median over seeds")
+    labels = [f"{v} · {o}" for v, o in zip(rows["variant"], rows["optimizer"])]
+    ax.set_yticks(y, labels, fontsize=6)
+    for tick, key in zip(ax.get_yticklabels(), zip(rows["variant"], rows["optimizer"])):
+        if key in set(marked):
+            tick.set_fontweight("bold")
+    if np.isfinite(lyapunov) and lyapunov > 0:
+        for lt in targets:
+            ax.axvline(lt / lyapunov, color="0.3", ls="--", lw=1)
+            ax.annotate(f"{fmt(lt, 2)} Lyapunov time{'s' if lt != 1 else ''}", (lt / lyapunov, len(rows) - 0.5),
+                        fontsize=7, rotation=90, va="top", ha="right")
+    ax.set(xlabel="valid steps on the test segment (median over start points; bar: mean ± 95% CI over seeds)",
+           ylim=(-0.7, len(rows) - 0.3))
+    ax.legend(loc="lower right", fontsize=7)
+    shown = [o for o in OPTIMIZER_COLORS if o in set(rows["optimizer"])]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=OPTIMIZER_COLORS[o], alpha=0.6) for o in shown]
+    fig.legend(handles, shown, loc="upper right", fontsize=6, ncol=max(1, len(shown)))
+    fig.tight_layout()
+    return fig
+
+
+def start_continuations(truth, continuations, start, lyapunov=float("nan"), title=""):
+    """Continuations {label: (horizon,)} from one test start point against the truth (horizon,)."""
+    fig, axes = plt.subplots(len(continuations), 1, figsize=(11, 2.3 * len(continuations)), sharex=True,
+                             squeeze=False)
+    t = start + np.arange(len(truth))
+    for i, (ax, (label, cont)) in enumerate(zip(axes[:, 0], continuations.items())):
+        ax.plot(t, truth, color="black", lw=1.3, label="true series")
+        ax.plot(t, np.clip(cont, -2, 2), color=f"C{i}", lw=0.9, label=label)
+        if np.isfinite(lyapunov) and lyapunov > 0:
+            for n in range(1, int(len(truth) * lyapunov) + 1):
+                ax.axvline(start + n / lyapunov, color="0.7", ls="--", lw=0.8)
+        ax.set(ylabel="x", ylim=(truth.min() - 0.3, truth.max() + 0.3))
+        ax.legend(loc="lower left", fontsize=8)
+    axes[-1, 0].set_xlabel("sample (dashed: every Lyapunov time after the start point)")
+    axes[0, 0].set_title(title)
     fig.tight_layout()
     return fig
 

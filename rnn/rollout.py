@@ -1,10 +1,11 @@
 """The closed-loop ("rollout") training loss: what the network predicts when it feeds itself.
 
-From every teacher-forced state h_t of the training segment after ``washout`` steps, the network
-free-runs ``rollout_steps`` = R steps, feeding each prediction back as the next input; the loss is
-the mean squared error of those R predictions against x_{t+1} .. x_{t+R}, over all start points:
+From every teacher-forced state h_t of the training segment after ``washout`` steps (or every
+``rollout_stride``-th), the network free-runs ``rollout_steps`` = R steps, feeding each prediction
+back as the next input; the loss is the mean squared error of those R predictions against
+x_{t+1} .. x_{t+R}, over all start points:
 
-    mse = mean over t in [washout, T - R), r in [0, R) of (y_t^(r) - x_{t+1+r})^2
+    mse = mean over t in {washout, washout + stride, ...} < T - R, r in [0, R) of (y_t^(r) - x_{t+1+r})^2
 
 y_t^(0) is the ordinary one-step prediction, so R = 1 with washout 0 is exactly the one-step loss.
 All start points run side by side (a batch axis N), K stacked models as everywhere.
@@ -33,11 +34,10 @@ def check_rollout(T, steps, washout):
                          "leaving at least one start point")
 
 
-def _closed_loop_gradient(spec, u, h, u0, y, hs, err, p, washout, R, N):
+def _closed_loop_gradient(spec, u, h, u0, y, hs, err, p, washout, R, N, stride, T):
     """Gradients of mean(err^2) by hand: y (R, N, K) predictions, hs (R, N, K, H) their states
     (hs[0] the teacher-forced start states), u0 the inputs at the starts, h (T, K, H) the teacher-forced states."""
     K, H = p["w_hh"].type.shape[0], int(spec.hidden)
-    T = washout + N + R
     g_y = 2.0 * err / (R * N)  # dL/dy_r, direct
     w_hh_t = p["w_hh"].transpose(0, 2, 1)
     w_in, w_out = p["w_xh"][:, 0, :], p["w_ho"][:, :, 0]  # (K, H)
@@ -69,8 +69,7 @@ def _closed_loop_gradient(spec, u, h, u0, y, hs, err, p, washout, R, N):
         fed = pt.concatenate([pt.broadcast_to(u0, (N, K))[None], y[:-1]], axis=0)  # what each prediction's skip saw
         grads["w_xo"] = (fed * gy_all).sum(axis=(0, 1))[:, None, None]
     # the teacher-forced recurrence, from dL/dh at the start states
-    g_h = pt.concatenate([pt.zeros((washout, K, H), dtype="float64"), g_h0,
-                          pt.zeros((T - washout - N, K, H), dtype="float64")], axis=0)
+    g_h = pt.set_subtensor(pt.zeros((T, K, H), dtype="float64")[washout:T - R:stride], g_h0)
     states = backprop_states(spec, u, h, g_h, p["w_hh"])
     if R > 1:  # and the closed loop's own recurrent steps 1 .. R-1
         fed, before = y[:-1], hs[:-1]
@@ -89,13 +88,14 @@ def loss_graph(spec, K, T, steps=None, gradient="bptt"):
     steps = int(spec.rollout_steps if steps is None else steps)
     washout = int(spec.washout)
     check_rollout(T, steps, washout)
-    N = T - steps - washout
+    stride = int(spec.rollout_stride)
+    N = len(range(washout, T - steps, stride))
     x = pt.tensor("x", shape=(T, 1), dtype="float64")
     p = symbolic_params(spec, K)
     noise = symbolic_noise(spec, K, T)
     p_eff, u = perturbed(p, x, noise)
     h = hidden_states(spec, u, p_eff)  # (T, K, H)
-    h0, u0 = h[washout:T - steps], u[washout:T - steps]  # the N start states and their inputs
+    h0, u0 = h[washout:T - steps:stride], u[washout:T - steps:stride]  # the N start states and their inputs
     y0 = predictions(spec, u0, h0, p_eff)  # (N, K)
     if steps > 1:
         ys, hs = free_run(spec, p_eff, y0, h0, steps - 1, states=True)
@@ -103,11 +103,12 @@ def loss_graph(spec, K, T, steps=None, gradient="bptt"):
         hs = pt.concatenate([h0[None], hs], axis=0)  # (R, N, K, H)
     else:
         y, hs = y0[None], h0[None]
-    index = washout + 1 + np.arange(steps)[:, None] + np.arange(N)[None, :]
+    index = 1 + np.arange(steps)[:, None] + np.arange(washout, T - steps, stride)[None, :]
     err = y - x[:, 0][index][:, :, None]
     mse = (err**2).mean(axis=(0, 1))
     if gradient == "autodiff":
         grads = dict(zip(p, pt.grad((mse + penalty(spec, p)).sum(), list(p.values()))))
     else:
-        grads = add_penalty_gradient(spec, _closed_loop_gradient(spec, u, h, u0, y, hs, err, p_eff, washout, steps, N), p)
+        grads = add_penalty_gradient(spec, _closed_loop_gradient(spec, u, h, u0, y, hs, err, p_eff, washout, steps, N,
+                                                                  stride, T), p)
     return [x, *p.values(), *noise.values()], [mse, *(grads[n] for n in p)]

@@ -14,7 +14,7 @@ BASELINE = {
     "hidden": 15, "nonlinearity": "tanh", "init_scale_in": 0.01, "init_scale_rec": 0.02,
     "init_scale_out": 0.01, "skip": False, "weight_noise": 0.0, "l1": 0.0, "l2": 1e-4,
     "lr": 0.3, "epochs": 1001, "bfgs_maxiter": 500, "bfgs_gtol": 1e-5,
-    "spectral_radius": None, "input_noise": 0.0, "rollout_steps": 1, "rollout_schedule": "doubling",
+    "spectral_radius": None, "input_noise": 0.0, "rollout_steps": 1, "rollout_stride": 1, "rollout_schedule": "doubling",
     "washout": 100, "ridge": 1e-8,
 }
 TRAINING_KEYS = ("lr", "epochs", "bfgs_maxiter", "bfgs_gtol", "ridge", "rollout_schedule")
@@ -120,7 +120,7 @@ def check_config(config):
             check_optimizers(variant["optimizers"])
             if spec.rollout_steps > 1:
                 check_rollout(data["train"], spec.rollout_steps, spec.washout)
-            if "ridge" in variant["optimizers"] and not spec.washout < data["train"] - 1:
+            if any(o.startswith("ridge") for o in variant["optimizers"]) and not spec.washout < data["train"] - 1:
                 raise ValueError(f"washout ({spec.washout}) must be < data.train - 1 ({data['train'] - 1}) "
                                  "to leave rows for the ridge fit")
         except (TypeError, ValueError) as exc:
@@ -179,6 +179,7 @@ def ablation_table(runs, metrics=METRICS):
             values = values[np.isfinite(values)]
             row[f"{m}_n"] = len(values)
             row[f"{m}_mean"] = float(values.mean()) if len(values) else float("nan")
+            row[f"{m}_median"] = float(np.median(values)) if len(values) else float("nan")
             row[f"{m}_std"] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
             row[f"{m}_ci95"] = ci95(values)
         rows.append(row)
@@ -237,6 +238,33 @@ def best_variant(table):
     order = usable.sort_values(["vpt_steps_mean", "nrmse_84_mean"], ascending=[False, True], kind="stable")
     row = order.iloc[0]
     return row["variant"], row["optimizer"]
+
+
+def contenders(table, runs, max_hidden=60):
+    """The generation question's three (variant, optimizer) pairs, chosen on validation only:
+
+    ``tutorial``: the baseline trained as the tutorial did (SGD, then BFGS); ``rnn``: of every
+    gradient-trained run with at most ``max_hidden`` units, the one with the longest mean valid time
+    over the validation start points (ties: the lower validation MSE); ``reservoir``: the same among
+    the ``ridge`` runs. A key is missing when nothing qualifies (e.g. no test segment, no reservoir).
+    """
+    if "vpt_steps_val_mean" not in table:
+        return {}
+    hidden = runs.groupby("variant")["hidden"].first() if "hidden" in runs else None
+    scored = table[table["vpt_steps_val_n"] > 0]
+    out = {}
+    base = scored[scored["variant"] == "baseline"]
+    if not base.empty:
+        tutorial = base[base["optimizer"] == "sgd+bfgs"]
+        out["tutorial"] = (tutorial if not tutorial.empty else base).iloc[0]
+    small = scored["optimizer"] != "ridge"
+    if hidden is not None:
+        small &= scored["variant"].map(hidden).le(max_hidden)
+    for key, rows in (("rnn", scored[small]), ("reservoir", scored[scored["optimizer"] == "ridge"])):
+        if not rows.empty:
+            out[key] = rows.sort_values(["vpt_steps_val_mean", "val_mse_mean"], ascending=[False, True],
+                                        kind="stable").iloc[0]
+    return out
 
 
 TUTORIAL = {  # what the 2015 notebook printed (SGD after 1000 epochs; BFGS), for comparison

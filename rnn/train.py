@@ -15,7 +15,7 @@ import numpy as np
 from . import quasi_newton
 from .quasi_newton import BLOWUP
 
-OPTIMIZERS = ("sgd", "bfgs", "sgd+bfgs", "lbfgs", "sgd+lbfgs", "ridge")
+OPTIMIZERS = ("sgd", "bfgs", "sgd+bfgs", "lbfgs", "sgd+lbfgs", "ridge", "ridge+bfgs", "ridge+lbfgs")
 SCHEDULES = ("doubling", "fixed")
 
 log = logging.getLogger(__name__)
@@ -182,15 +182,17 @@ def fit_ridge(compiled, x, params, seeds, ridge):
 
 def train_all(compiled, x_train, seeds, optimizers, lr=0.3, epochs=1001, bfgs_maxiter=500, bfgs_gtol=1e-5,
               ridge=1e-8, rollout_schedule="doubling", log_every=10, monitor=None, initial=None):
-    """Train K seeds with each optimizer in ``optimizers``; ``sgd+<method>`` starts from the SGD result.
+    """Train K seeds with each optimizer in ``optimizers``; ``<first>+<method>`` starts ``method``
+    from the result of ``first`` (``sgd`` or ``ridge``).
 
     The loss goes through the horizons ``horizons(spec.rollout_steps, rollout_schedule)`` (just the
     one-step loss at the tutorial's settings), each stage with an equal share of the budget: SGD's
     ``epochs``, and the ``bfgs_maxiter`` iterations of ``bfgs`` and ``lbfgs`` (``rnn.quasi_newton``),
     which minimise the cost without weight noise and with one fixed input-noise draw per model (a
-    deterministic objective); after SGD they run the last horizon only, with the whole budget. ``ridge`` fits the read-out of the
-    initial weights (``rnn.ridge``). Returns {optimizer: {"params", "diverged", "seconds" (per
-    model), "curve" (SGD's), "bfgs" (the quasi-Newton infos, either method)}}.
+    deterministic objective); after SGD (which went through the horizons) they run the last horizon
+    only, with the whole budget. ``ridge`` fits the read-out of the initial weights (``rnn.ridge``).
+    Returns {optimizer: {"params", "diverged", "seconds" (per model), "curve" (SGD's), "bfgs" (the
+    quasi-Newton infos, either method)}}.
     """
     from .model import init_params
 
@@ -201,37 +203,42 @@ def train_all(compiled, x_train, seeds, optimizers, lr=0.3, epochs=1001, bfgs_ma
     steps = horizons(spec.rollout_steps, rollout_schedule)
     start = init_params(spec, seeds) if initial is None else initial
     out = {}
-    if any(o.startswith("sgd") for o in optimizers):
+
+    def first_phase(name):
+        """The SGD run or the ridge fit, once, however many optimizers start from it."""
+        if name in out:
+            return out[name]
         t0 = time.perf_counter()
-        params, curve, diverged = start, [], None
-        rngs = (noise_generators(seeds, 1) if spec.weight_noise > 0 else None,
-                noise_generators(seeds, 2) if spec.input_noise > 0 else None)
-        done = 0
-        for R, budget in zip(steps, stage_budgets(epochs, len(steps))):
-            if budget == 0:
-                continue
-            params, more, diverged = sgd(compiled, x_train, params, seeds, lr, budget, log_every, monitor, steps=R,
-                                         frozen=diverged, first_epoch=done, rngs=rngs)
-            curve += more
-            done += budget
-        out["sgd"] = {"params": params, "diverged": diverged, "seconds": (time.perf_counter() - t0) / K,
-                      "curve": curve}
+        if name == "ridge":
+            params, diverged = fit_ridge(compiled, x_train, start, seeds, ridge)
+            result = {"params": params, "diverged": diverged}
+        else:
+            params, curve, diverged, done = start, [], None, 0
+            rngs = (noise_generators(seeds, 1) if spec.weight_noise > 0 else None,
+                    noise_generators(seeds, 2) if spec.input_noise > 0 else None)
+            for R, budget in zip(steps, stage_budgets(epochs, len(steps))):
+                if budget == 0:
+                    continue
+                params, more, diverged = sgd(compiled, x_train, params, seeds, lr, budget, log_every, monitor,
+                                             steps=R, frozen=diverged, first_epoch=done, rngs=rngs)
+                curve += more
+                done += budget
+            result = {"params": params, "diverged": diverged, "curve": curve}
+        out[name] = {**result, "seconds": (time.perf_counter() - t0) / K}
+        return out[name]
 
     for opt in optimizers:
-        if opt == "sgd":
-            continue
-        t0 = time.perf_counter()
-        if opt == "ridge":
-            params, diverged = fit_ridge(compiled, x_train, start, seeds, ridge)
-            out[opt] = {"params": params, "diverged": diverged, "seconds": (time.perf_counter() - t0) / K}
+        if opt in ("sgd", "ridge"):
+            first_phase(opt)
             continue
         first, _, method = opt.rpartition("+")
-        before = out["sgd"] if first else {"params": start, "diverged": None, "seconds": 0.0}
+        before = first_phase(first) if first else {"params": start, "diverged": None, "seconds": 0.0}
+        t0 = time.perf_counter()
         params, infos, diverged = _quasi_newton(compiled, x_train, before["params"], seeds, method,
-                                                steps[-1:] if first else steps, bfgs_maxiter, bfgs_gtol,
+                                                steps[-1:] if first == "sgd" else steps, bfgs_maxiter, bfgs_gtol,
                                                 before["diverged"])
         out[opt] = {"params": params, "diverged": diverged, "bfgs": infos,
                     "seconds": before["seconds"] + (time.perf_counter() - t0) / K}
-        if first:
+        if "curve" in before:
             out[opt]["curve"] = before["curve"]
     return {o: out[o] for o in optimizers}

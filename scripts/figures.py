@@ -37,3 +37,31 @@ save(plots.continuation(series, {f"baseline {base_best[1]}": base["continuation"
                                  f"{best[0]} {best[1]}": best_pred["continuation"][best[1]]},
                         seg["train"], lyap, title=f"baseline against the best variant ({best[0]}, {best[1]})"),
      snakemake.output.best)
+
+# --- what makes the network generate: the three contenders, chosen on validation -------------------
+runs = io.load_csv(snakemake.input.runs, ["variant", "optimizer", "status"])
+picks = study.contenders(table, runs)
+names = {"tutorial": "the tutorial's recipe", "rnn": "best RNN (≤ 60 units)", "reservoir": "reservoir"}
+save(plots.valid_time(table, lyap, marked=[(r["variant"], r["optimizer"]) for r in picks.values()],
+                      targets=(1.0, 3.0)), snakemake.output.valid_time)
+chosen = {}
+for key, row in picks.items():
+    pred = io.load_predictions(preds[row["variant"]])
+    if "start" in pred:
+        chosen[f"{names[key]}: {row['variant']}, {row['optimizer']}"] = (pred["starts"][0],
+                                                                         pred["start"][row["optimizer"]][:, 0])
+if chosen:
+    start = next(iter(chosen.values()))[0]
+    horizon = len(next(iter(chosen.values()))[1])
+    truth = series[start:start + horizon, 0]
+    save(plots.start_continuations(truth, {k: c for k, (_, c) in chosen.items()}, start, lyap,
+                                   title=f"free-running from the first test start point (sample {start}), seed "
+                                         f"{base['seeds'][0]}"), snakemake.output.generation_continuations)
+    save(plots.attractor(truth, {k.split(":")[0]: c for k, (_, c) in chosen.items()}, lag=snakemake.params.tau,
+                         title="delay embedding: the test segment and each contender's continuation"),
+         snakemake.output.generation_attractors)
+else:  # no test segment scored: say so rather than leave the figures out
+    for path in (snakemake.output.generation_continuations, snakemake.output.generation_attractors):
+        fig = plt.figure(figsize=(6, 2))
+        fig.text(0.5, 0.5, "no test segment (data.test: 0)", ha="center")
+        save(fig, path)

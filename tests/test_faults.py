@@ -40,7 +40,8 @@ SMALL = copy.deepcopy(TINY)
 SMALL.update(seeds=[0, 1], optimizers=["sgd", "bfgs"], horizon=100, ablations={})
 SMALL["data"].update(length=300, train=150, validation=50)
 
-STUDY_FIGURES = ["prediction", "learning_curves", "attractor", "continuation_best"]
+STUDY_FIGURES = ["prediction", "learning_curves", "attractor", "continuation_best", "valid_time",
+                 "generation_continuations", "generation_attractors"]
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -305,3 +305,46 @@ def test_unknown_backend_is_rejected_naming_the_choices():
 def test_unknown_gradient_is_rejected_naming_the_choices():
     with pytest.raises(ValueError, match=r"gradient must be 'bptt' or 'autodiff'.*'numeric'"):
         Compiled(Spec(hidden=2), 1, 10, 10, 1, gradient="numeric")
+
+
+# --- XLA's small-loop threshold -------------------------------------------------------------
+
+def test_backend_sets_the_xla_loop_threshold_unless_the_user_did():
+    environ = {"OMP_NUM_THREADS": "1"}
+    backends.configure_environment(environ)
+    assert f"xla_cpu_small_while_loop_byte_threshold={backends.XLA_LOOP_BYTES}" in environ["XLA_FLAGS"]
+    assert "--xla_cpu_multi_thread_eigen=false" in environ["XLA_FLAGS"]
+    mine = {"XLA_FLAGS": "--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=64"}
+    backends.configure_environment(mine)
+    assert mine["XLA_FLAGS"].count("xla_backend_extra_options") == 1 and mine["XLA_FLAGS"].endswith("=64")
+
+
+def test_the_xla_loop_threshold_leaves_every_number_unchanged(tmp_path):
+    """Loss, gradients, predictions and continuations, bit for bit, with XLA's default threshold and ours."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, numpy as np\n"
+        "from rnn.compiled import Compiled\nfrom rnn.model import Spec, init_params\nfrom rnn.data import mackey_glass\n"
+        "s = mackey_glass(700, seed=0)[0]\nout = {}\n"
+        "for H, K in [(15, 1), (15, 8), (30, 3)]:\n"
+        "    spec = Spec(hidden=H); p = init_params(spec, range(K)); c = Compiled(spec, K, 500, 700, 150)\n"
+        "    cost, mse, g = c.loss_and_grad(np.ascontiguousarray(s[:500]), p)\n"
+        "    y, cont = c.generate(s, p)\n"
+        "    out.update({f'{H}_{K}_{n}': v for n, v in g.items()}, **{f'{H}_{K}_mse': mse, f'{H}_{K}_y': y, f'{H}_{K}_c': cont})\n"
+        "np.savez(sys.argv[1], **out)\n")
+    results = []
+    for name, flags in (("default", "--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=1024"),
+                        ("raised", "")):
+        env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+        if flags:
+            env["XLA_FLAGS"] = flags
+        path = tmp_path / f"{name}.npz"
+        subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True, capture_output=True)
+        results.append(np.load(path))
+    default, raised = results
+    assert sorted(default.files) == sorted(raised.files)
+    for key in default.files:
+        assert np.array_equal(default[key], raised[key]), key

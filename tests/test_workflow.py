@@ -32,7 +32,8 @@ VARIANTS = {  # name -> (axis, value as written in the tables)
 AXES = ["hidden", "nonlinearity", "skip", "lr"]
 OPTIMIZERS = TINY["optimizers"]
 SEEDS = TINY["seeds"]
-STUDY_FIGURES = ["prediction", "learning_curves", "attractor", "continuation_best"]
+STUDY_FIGURES = ["prediction", "learning_curves", "attractor", "continuation_best", "valid_time",
+                 "generation_continuations", "generation_attractors"]
 PLOT_RULES = {"plot_variant", "plot_ablation", "figures"}
 
 
@@ -333,9 +334,10 @@ def test_publish_writes_the_findings_and_splices_them_into_the_readme(study_copy
     for link in re.findall(r"\]\((figures/[^)]+)\)", findings):
         assert is_png(published / link), link
     assert {p.name for p in (published / "figures").iterdir()} == {
-        *(f"ablation_{a}.png" for a in AXES), "learning_curves.png", "prediction.png", "continuation_best.png",
-        "attractor.png"}
-    assert "One Lyapunov time is" in findings and ("**reached**" in findings or "**not reached**" in findings)
+        *(f"ablation_{a}.png" for a in AXES), *(f"{f}.png" for f in STUDY_FIGURES)}
+    assert "#### What makes the network generate?" in findings and "one Lyapunov time is" in findings
+    # no reservoir in this study: the RNN's target is judged, the reservoir's is not
+    assert ("Target for the best RNN" in findings) and "Target for the reservoir" not in findings
 
 
 def test_publish_refuses_a_readme_without_markers(study_copy):

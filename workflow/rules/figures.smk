@@ -55,6 +55,7 @@ rule figures:
         series=rules.data.output.series,
         lyapunov=rules.lyapunov.output[0],
         ablation=rules.aggregate.output.ablation,
+        runs=rules.aggregate.output.runs,
         predictions=variant_files("predictions.npz"),
         curves="results/runs/baseline/curves.csv",
         code=code("plots", "experiment", "study", "io"),
@@ -78,6 +79,21 @@ rule figures:
             "results/figures/continuation_best.png",
             caption="../report/continuation_best.rst",
             category="Study",
+        ),
+        valid_time=report(
+            "results/figures/valid_time.png",
+            caption="../report/valid_time.rst",
+            category="Generation",
+        ),
+        generation_continuations=report(
+            "results/figures/generation_continuations.png",
+            caption="../report/generation_continuations.rst",
+            category="Generation",
+        ),
+        generation_attractors=report(
+            "results/figures/generation_attractors.png",
+            caption="../report/generation_attractors.rst",
+            category="Generation",
         ),
     log:
         "logs/figures.log",

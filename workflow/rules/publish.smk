@@ -5,7 +5,15 @@
 # an output because Snakemake deletes a job's outputs before running it.
 # results/figures/<key>.png -> results/published/figures/<value>.png
 PUBLISHED_FIGURES = {f"ablation/{axis}": f"ablation_{axis}" for axis in AXES}
-STUDY_FIGURES = ["learning_curves", "prediction", "continuation_best", "attractor"]
+STUDY_FIGURES = [
+    "learning_curves",
+    "prediction",
+    "continuation_best",
+    "attractor",
+    "valid_time",
+    "generation_continuations",
+    "generation_attractors",
+]
 PUBLISHED_FIGURES |= {name: name for name in STUDY_FIGURES}
 
 
