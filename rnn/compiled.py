@@ -7,8 +7,56 @@ compiled on first use, once per set of static sizes (JAX needs static shapes).
 import numpy as np
 
 from . import backends, generation, model, rollout
+from .quasi_newton import BLOWUP
 
 pytensor, pt = backends.import_pytensor()
+
+
+def _loss_terms(spec, x, p, noise, steps, gradient):
+    if steps == 1:
+        return model.loss_terms(spec, x, p, noise, gradient)
+    return rollout.loss_terms(spec, x, p, noise, steps, gradient)
+
+
+def sgd_graph(spec, K, T, n_epochs, steps, gradient="bptt", blowup=BLOWUP):
+    """``n_epochs`` of full-batch gradient descent in one graph: a ``scan`` over epochs whose body is
+    the loss and its gradient (their own scans inside) and the update p <- p - lr * grad.
+
+    Inputs [x (T, 1), *params, lr, limit (K,), frozen (K,) bool, active (n,) bool, first (n,) bool,
+    *noise (n, ...)]; outputs [*params, limit, frozen (n, K), cost (n, K)]. As ``rnn.train.sgd``
+    does epoch by epoch: at a ``first`` epoch the limit becomes ``blowup`` times its cost; a model
+    whose cost is NaN, inf or above the limit, or whose gradient is not finite, is frozen from that
+    epoch on; ``cost`` is each epoch's cost before its update. Inactive epochs change nothing (one
+    compiled length serves a shorter last chunk).
+    """
+    x = pt.tensor("x", shape=(T, 1), dtype="float64")
+    p0 = model.symbolic_params(spec, K)
+    names = list(p0)
+    noise_seq = {n: pt.tensor(f"noise_seq_{n}", shape=(n_epochs, *v.type.shape), dtype="float64")
+                 for n, v in model.symbolic_noise(spec, K, T).items()}
+    lr = pt.scalar("lr", dtype="float64")
+    limit0 = pt.tensor("limit", shape=(K,), dtype="float64")
+    frozen0 = pt.tensor("frozen", shape=(K,), dtype="bool")
+    active, first = (pt.tensor(name, shape=(n_epochs,), dtype="bool") for name in ("active", "first"))
+
+    def epoch(active_t, first_t, *args):
+        noise = dict(zip(noise_seq, args[:len(noise_seq)]))
+        p = dict(zip(names, args[len(noise_seq):len(noise_seq) + len(names)]))
+        limit, frozen = args[-2:]
+        mse, grads = _loss_terms(spec, x, p, noise, steps, gradient)
+        cost = mse + model.penalty(spec, p)
+        limit = pt.switch(first_t, blowup * pt.switch(pt.isfinite(cost), cost, np.inf), limit)
+        finite = pt.all(pt.stack([pt.all(pt.isfinite(grads[n].reshape((K, -1))), axis=1) for n in names]), axis=0)
+        frozen = frozen | (active_t & (~(cost <= limit) | ~finite))
+        keep = frozen | ~active_t
+        stepped = [pt.switch(keep.reshape((K,) + (1,) * (p[n].ndim - 1)), p[n], p[n] - lr * grads[n]) for n in names]
+        return [*stepped, limit, frozen, cost]
+
+    out = pytensor.scan(epoch, sequences=[active, first, *noise_seq.values()],
+                        outputs_info=[*p0.values(), limit0, frozen0, None], return_updates=False)
+    k = len(names)
+    return ([x, *p0.values(), lr, limit0, frozen0, active, first, *noise_seq.values()],
+            [*(o[-1] for o in out[:k]), out[k][-1], out[k + 1], out[k + 2]])
 
 
 class Compiled:
@@ -48,6 +96,43 @@ class Compiled:
         mse, *grads = fn(x, *self._params(params), *(noise[n] for n in self._zero_noise))
         mse = np.asarray(mse)
         return mse + model.penalty(self.spec, params), mse, {n: np.asarray(g) for n, g in zip(self.names, grads)}
+
+    def sgd_epochs(self, x, params, lr, limit, frozen, active, first, noise=None, steps=None):
+        """Up to len(active) epochs of SGD in one call (``sgd_graph``; one compile per chunk length).
+
+        ``noise``: {name: (n, ...)}, one draw per epoch (zeros when None). Returns (params, limit (K,),
+        frozen (n, K) after each epoch, cost (n, K) before each update)."""
+        steps = int(self.spec.rollout_steps if steps is None else steps)
+        n = len(active)
+        if self.backend == "c":
+            return self._sgd_epochs_in_python(x, params, lr, limit, frozen, active, first, noise, steps)
+        fn = self._compiled(("sgd", steps, n), lambda: sgd_graph(self.spec, self.K, self.train, n, steps,
+                                                                 self.gradient))
+        seq = [np.zeros((n, *z.shape)) if noise is None else noise[name] for name, z in self._zero_noise.items()]
+        *new, limit, frozen, cost = fn(x, *self._params(params), np.float64(lr), np.asarray(limit, dtype=np.float64),
+                                       np.asarray(frozen, dtype=bool), np.asarray(active, dtype=bool),
+                                       np.asarray(first, dtype=bool), *seq)
+        return ({n: np.asarray(v) for n, v in zip(self.names, new)}, np.asarray(limit), np.asarray(frozen),
+                np.asarray(cost))
+
+    def _sgd_epochs_in_python(self, x, params, lr, limit, frozen, active, first, noise, steps):
+        """``sgd_epochs`` epoch by epoch through ``loss_and_grad``: PyTensor 3.0's C backend fails to run
+        the epochs' nested scan ("DimShuffle: Input has less dimensions than expected")."""
+        limit, frozen = np.array(limit, dtype=float), np.array(frozen, dtype=bool)
+        frozen_seq, costs = [], []
+        for t in range(len(active)):
+            step_noise = None if noise is None else {n: v[t] for n, v in noise.items()}
+            cost, _, grads = self.loss_and_grad(x, params, step_noise, steps)
+            if first[t]:
+                limit = BLOWUP * np.where(np.isfinite(cost), cost, np.inf)
+            if active[t]:
+                finite = np.all([np.isfinite(g).reshape(self.K, -1).all(axis=1) for g in grads.values()], axis=0)
+                frozen = frozen | ~(cost <= limit) | ~finite
+                params = {n: np.where(frozen.reshape((-1,) + (1,) * (v.ndim - 1)), v, v - lr * grads[n])
+                          for n, v in params.items()}
+            frozen_seq.append(frozen.copy())
+            costs.append(cost)
+        return params, limit, np.array(frozen_seq), np.array(costs)
 
     def generate(self, x_full, params):
         """(y (length, K) teacher-forced predictions, continuation (horizon, K) after the training segment)."""

@@ -79,20 +79,13 @@ def _closed_loop_gradient(spec, u, h, u0, y, hs, err, p, washout, R, N, stride, 
     return {**states, **grads}
 
 
-def loss_graph(spec, K, T, steps=None, gradient="bptt"):
-    """Inputs [x (T, 1), *params, *noise] and outputs [mse (K,), *grads of mse + penalty] of the rollout loss.
-
-    ``steps`` defaults to ``spec.rollout_steps`` (a schedule compiles one graph per horizon).
-    """
-    check_gradient(gradient)
+def loss_terms(spec, x, p, noise, steps=None, gradient="bptt"):
+    """(mse (K,), {name: grad of mse + penalty}) of the rollout loss for symbolic x (T, 1), params and
+    noise; ``steps`` defaults to ``spec.rollout_steps`` (a schedule compiles one graph per horizon)."""
     steps = int(spec.rollout_steps if steps is None else steps)
-    washout = int(spec.washout)
+    T, washout, stride = x.type.shape[0], int(spec.washout), int(spec.rollout_stride)
     check_rollout(T, steps, washout)
-    stride = int(spec.rollout_stride)
     N = len(range(washout, T - steps, stride))
-    x = pt.tensor("x", shape=(T, 1), dtype="float64")
-    p = symbolic_params(spec, K)
-    noise = symbolic_noise(spec, K, T)
     p_eff, u = perturbed(p, x, noise)
     h = hidden_states(spec, u, p_eff)  # (T, K, H)
     h0, u0 = h[washout:T - steps:stride], u[washout:T - steps:stride]  # the N start states and their inputs
@@ -107,8 +100,16 @@ def loss_graph(spec, K, T, steps=None, gradient="bptt"):
     err = y - x[:, 0][index][:, :, None]
     mse = (err**2).mean(axis=(0, 1))
     if gradient == "autodiff":
-        grads = dict(zip(p, pt.grad((mse + penalty(spec, p)).sum(), list(p.values()))))
-    else:
-        grads = add_penalty_gradient(spec, _closed_loop_gradient(spec, u, h, u0, y, hs, err, p_eff, washout, steps, N,
-                                                                  stride, T), p)
+        return mse, dict(zip(p, pt.grad((mse + penalty(spec, p)).sum(), list(p.values()))))
+    grads = _closed_loop_gradient(spec, u, h, u0, y, hs, err, p_eff, washout, steps, N, stride, T)
+    return mse, add_penalty_gradient(spec, grads, p)
+
+
+def loss_graph(spec, K, T, steps=None, gradient="bptt"):
+    """Inputs [x (T, 1), *params, *noise] and outputs [mse (K,), *grads of mse + penalty] of the rollout loss."""
+    check_gradient(gradient)
+    x = pt.tensor("x", shape=(T, 1), dtype="float64")
+    p = symbolic_params(spec, K)
+    noise = symbolic_noise(spec, K, T)
+    mse, grads = loss_terms(spec, x, p, noise, steps, gradient)
     return [x, *p.values(), *noise.values()], [mse, *(grads[n] for n in p)]

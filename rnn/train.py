@@ -85,9 +85,14 @@ def fixed_input_noise(spec, seeds, T):
     return noise
 
 
-def _select(mask, new, old):
-    """Per-model choice between two stacked parameter dicts."""
-    return {n: np.where(mask.reshape((-1,) + (1,) * (old[n].ndim - 1)), new[n], old[n]) for n in old}
+def _chunks(first_epoch, epochs, log_every):
+    """The epochs split after every monitored one (epoch % log_every == 0, and the last)."""
+    chunk = []
+    for epoch in range(first_epoch, first_epoch + epochs):
+        chunk.append(epoch)
+        if epoch % log_every == 0 or epoch == first_epoch + epochs - 1:
+            yield chunk
+            chunk = []
 
 
 def sgd(compiled, x, params, seeds, lr=0.3, epochs=1001, log_every=10, monitor=None, steps=None, frozen=None,
@@ -96,40 +101,44 @@ def sgd(compiled, x, params, seeds, lr=0.3, epochs=1001, log_every=10, monitor=N
 
     The loss is the one-step loss, or the closed-loop loss of ``steps`` steps. Weight and input
     noise are drawn afresh every epoch from ``rngs`` (default: ``noise_generators`` streams 1 and 2).
-    ``monitor(params) -> dict of per-model arrays`` (e.g. clean train and validation MSE) is called
-    every ``log_every`` epochs and at the end; models flagged in ``frozen`` are not updated.
-    Returns (params, curve, diverged) where curve is a list of dicts (epoch, seed, cost, ...),
-    epochs counted from ``first_epoch``, and diverged a (K,) bool array.
+    The epochs run in compiled chunks (``Compiled.sgd_epochs``: the loop over epochs is part of the
+    graph), each ending at a monitored epoch: ``monitor(params) -> dict of per-model arrays`` (e.g.
+    clean train and validation MSE) is called every ``log_every`` epochs and at the end. Models
+    flagged in ``frozen`` are not updated. Returns (params, curve, diverged) where curve is a list
+    of dicts (epoch, seed, cost, ...), epochs counted from ``first_epoch``, and diverged a (K,) bool.
     """
     check_settings(lr=lr, epochs=epochs, log_every=log_every)
-    spec, K = compiled.spec, compiled.K
+    spec, K, T = compiled.spec, compiled.K, len(x)
     if rngs is None:
         rngs = (noise_generators(seeds, 1) if spec.weight_noise > 0 else None,
                 noise_generators(seeds, 2) if spec.input_noise > 0 else None)
     diverged = np.zeros(K, dtype=bool) if frozen is None else np.array(frozen, dtype=bool)
+    limit = np.full(K, np.inf)
+    length = min(log_every, epochs)  # one compiled chunk length; a shorter chunk runs with inactive epochs
     curve = []
-    for epoch in range(first_epoch, first_epoch + epochs):
-        noise = _draw_noise(spec, *rngs, len(x)) if any(rngs) else None
-        cost, _, grads = compiled.loss_and_grad(x, params, noise, steps)
-        if epoch == first_epoch:
-            limit = BLOWUP * np.where(np.isfinite(cost), cost, np.inf)
-        bad = ~(cost <= limit) | ~np.all([np.isfinite(g).reshape(K, -1).all(axis=1) for g in grads.values()], axis=0)
-        newly = bad & ~diverged
-        for k in np.flatnonzero(newly):
-            log.warning("seed %s diverged at epoch %d (cost %s); frozen", seeds[k], epoch, cost[k])
-        diverged |= bad
-        stepped = {n: params[n] - lr * grads[n] for n in params}
-        params = _select(~diverged, stepped, params)
-        if log.isEnabledFor(logging.INFO):
-            log.info("epoch %d cost %s", epoch, " ".join(f"{c:.6g}" for c in cost))
-        last = epoch == first_epoch + epochs - 1
-        if epoch % log_every == 0 or last:
-            # the cost is that of the parameters before this epoch's update (as the tutorial printed)
-            extra = monitor(params) if monitor else {}
-            for k, seed in enumerate(seeds):
-                row = {"epoch": epoch, "seed": seed, "cost": float(cost[k])}
-                row.update({key: float(v[k]) for key, v in extra.items()})
-                curve.append(row)
+    for chunk in _chunks(first_epoch, epochs, log_every):
+        active = np.arange(length) < len(chunk)
+        noise = None
+        if any(rngs):  # drawn epoch by epoch, as a loop would, so the streams do not depend on the chunks
+            draws = [_draw_noise(spec, *rngs, T) for _ in chunk]
+            noise = {n: np.stack([d[n] for d in draws] + [np.zeros_like(draws[0][n])] * (length - len(chunk)))
+                     for n in draws[0]}
+        before = diverged
+        params, limit, frozen_after, costs = compiled.sgd_epochs(x, params, lr, limit, diverged, active,
+                                                                 np.arange(length) == first_epoch - chunk[0],
+                                                                 noise, steps)
+        diverged = frozen_after[len(chunk) - 1]
+        for i, epoch in enumerate(chunk):
+            for k in np.flatnonzero(frozen_after[i] & ~(frozen_after[i - 1] if i else before)):
+                log.warning("seed %s diverged at epoch %d (cost %s); frozen", seeds[k], epoch, costs[i, k])
+            if log.isEnabledFor(logging.INFO):
+                log.info("epoch %d cost %s", epoch, " ".join(f"{c:.6g}" for c in costs[i]))
+        # the cost is that of the parameters before the epoch's update (as the tutorial printed)
+        extra = monitor(params) if monitor else {}
+        for k, seed in enumerate(seeds):
+            row = {"epoch": chunk[-1], "seed": seed, "cost": float(costs[len(chunk) - 1, k])}
+            row.update({key: float(v[k]) for key, v in extra.items()})
+            curve.append(row)
     return params, curve, diverged
 
 

@@ -2,14 +2,13 @@
 import os
 from pathlib import Path
 
-from rnn import io, study
+from rnn import findings, io, study
 
 io.job_logging(snakemake.log[0])
 cfg = snakemake.params.config
 out = Path(snakemake.output[0])
 runs = io.load_csv(snakemake.input.runs, ["variant", "optimizer", "status", "train_seconds"])
 table = io.load_csv(snakemake.input.ablation, ["variant", "optimizer"])
-best = study.best_variant(table)
 compute, per_opt = study.timing_split(runs)
 counts = runs["status"].value_counts().to_dict()
 data = cfg["data"]
@@ -23,9 +22,10 @@ def link(path):
 text = [
     "# RNN ablation study: summary",
     "",
-    f"Series: {data['generator']} (length {data['length']}, tau {data.get('tau')}, seed {data['seed']}); "
+    f"Series: {data['generator']} (length {study.data_length(data)}, tau {data.get('tau')}, seed {data['seed']}); "
     f"train on the first {data['train']} samples, validate on the next {data['validation']}, "
-    f"generate {cfg['horizon']} steps after the training segment.",
+    f"test on the {data.get('test', 0)} after; the tutorial's continuation: {cfg['horizon']} steps after the "
+    "training segment.",
     f"Backend: {cfg['backend']}. Seeds: {', '.join(map(str, cfg['seeds']))}. "
     f"Optimizers: {', '.join(cfg['optimizers'])}. Variants: {snakemake.params.n_variants}. "
     f"Runs: {len(runs)} (" + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ").",
@@ -36,9 +36,9 @@ text = [
     "",
     study.tutorial_comparison(runs),
     "",
-    "## Best variant",
+    "## What makes the network generate?",
     "",
-    (f"Longest mean valid prediction time: **{best[0]}** with **{best[1]}**." if best else "No run finished."),
+    findings.generation_question(table, runs, io.load_lyapunov(snakemake.input.lyapunov)),
     "",
     "## Ablations (mean ± 95% CI over seeds; diverged runs counted, not averaged)",
     "",

@@ -7,7 +7,7 @@ import pytest
 from rnn import backends, metrics
 from rnn.data import mackey_glass
 from rnn.compiled import Compiled
-from rnn.model import MATVEC_DOT_FROM, NONLINEARITIES, Spec, init_params
+from rnn.model import NONLINEARITIES, Spec, init_params
 from rnn.train import sgd
 
 from numpy_model import np_cost, np_step, np_teacher_forced, random_noise, random_params, rel_err, slot
@@ -25,8 +25,7 @@ SWITCHES = {
     "weight_noise": Spec(hidden=H, weight_noise=0.1),
     "l1": Spec(hidden=H, l1=0.02, l2=0.0),
     "l2": Spec(hidden=H, l2=0.05),
-    # wide enough for the batched-dot form of the recurrent product (rnn.model._matvec)
-    "wide": Spec(hidden=MATVEC_DOT_FROM + 2, skip=True, l2=0.01),
+    "wide": Spec(hidden=26, skip=True, l2=0.01),
 }
 
 
@@ -182,7 +181,7 @@ def test_backends_agree_after_20_sgd_epochs_at_tutorial_sizes(trained_on_each_ba
 # --- closed-loop generation ---------------------------------------------------------------------
 
 GEN_SPECS = {"tanh": Spec(hidden=4), "relu_skip": Spec(hidden=4, nonlinearity="relu", skip=True),
-             "wide": Spec(hidden=MATVEC_DOT_FROM + 2)}
+             "wide": Spec(hidden=26)}
 
 
 @pytest.mark.parametrize("name", GEN_SPECS)

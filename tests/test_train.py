@@ -39,7 +39,13 @@ def quasi_newton_from(compiled, x, params, seeds, maxiter, method="bfgs", **kwar
 
 # --- SGD -------------------------------------------------------------------------------------
 
+def close(a, b, rtol=1e-12):
+    return set(a) == set(b) and all(np.allclose(a[n], b[n], rtol=rtol, atol=0) for n in a)
+
+
 def test_sgd_is_plain_full_batch_gradient_descent(compiled_model, x):
+    """The same epochs as a NumPy loop over loss_and_grad, to rounding: the compiled loop may fuse
+    the update into one multiply-add (one rounding instead of two)."""
     compiled = compiled_model(SPEC, 3, T)
     start = init_params(SPEC, SEEDS)
     params, curve, diverged = sgd(compiled, x, start, SEEDS, lr=0.3, epochs=7, log_every=3)
@@ -48,12 +54,12 @@ def test_sgd_is_plain_full_batch_gradient_descent(compiled_model, x):
         cost, _, grads = compiled.loss_and_grad(x, p)
         costs.append(cost)
         p = {n: p[n] - 0.3 * grads[n] for n in p}
-    assert same(params, p)
+    assert close(params, p) and not same(params, start)
     assert not diverged.any() and diverged.shape == (3,)
     # rows every log_every epochs and at the last, one per seed, with the cost before that epoch's update
     assert [(r["epoch"], r["seed"]) for r in curve] == [(e, s) for e in (0, 3, 6) for s in SEEDS]
     for r in curve:
-        assert r["cost"] == costs[r["epoch"]][SEEDS.index(r["seed"])]
+        assert r["cost"] == pytest.approx(costs[r["epoch"]][SEEDS.index(r["seed"])], rel=1e-12)
     assert same(start, init_params(SPEC, SEEDS))  # the caller's parameters are not modified
 
 
@@ -69,7 +75,7 @@ def test_sgd_monitor_sees_the_updated_parameters(compiled_model, x):
     params, curve, _ = sgd(compiled, x, start, SEEDS, lr=0.3, epochs=4, log_every=2, monitor=monitor)
     assert len(seen) == 3  # epochs 0, 2 and the last (3)
     _, _, g0 = compiled.loss_and_grad(x, start)
-    assert same(seen[0], {n: start[n] - 0.3 * g0[n] for n in start})
+    assert close(seen[0], {n: start[n] - 0.3 * g0[n] for n in start})
     assert same(seen[-1], params)
     last = [r for r in curve if r["epoch"] == 3]
     assert [r["const"] for r in last] == [0.0, 1.0, 2.0]
@@ -125,12 +131,14 @@ def test_run_variant_reports_a_diverged_seed_without_raising():
 
 # --- BFGS ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("backend", ["c", "jax"])
+@pytest.mark.parametrize("backend", ["jax", "numba"])
 def test_long_stacked_bfgs_equals_each_seed_alone(compiled_model, x, backend):
     """A seed's BFGS result must not depend on how many seeds share the compiled graph.
 
     Needs every slot's cost to be exactly the single model's: BFGS's line search amplifies a
     one-ulp difference in the cost to percent-level differences in the weights after ~100 iterations.
+    (Not on C: there PyTensor computes one model's recurrent product with BLAS's gemv and several
+    models' with a batched product, which round differently in the last bit.)
     """
     start = init_params(SPEC, SEEDS)
     final, _, _ = quasi_newton_from(compiled_model(SPEC, 3, T, backend=backend), x, start, SEEDS, maxiter=200)

@@ -3,11 +3,12 @@ rule summary:
         runs=rules.aggregate.output.runs,
         ablation=rules.aggregate.output.ablation,
         markdown=rules.aggregate.output.markdown,
+        lyapunov=rules.lyapunov.output[0],
         figures=[
             *expand("results/figures/ablation/{axis}.png", axis=AXES),
             *rules.figures.output,
         ],
-        code=code("study", "io"),
+        code=code("study", "findings", "io"),
     output:
         report(
             "results/summary.md",
