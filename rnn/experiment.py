@@ -16,8 +16,7 @@ from . import backends, metrics
 from .compiled import Compiled
 from .generation import start_points, truths, warmup_inputs
 from .model import Spec, init_params
-from .study import TRAINING_KEYS
-from .train import OPTIMIZERS, check_optimizers, check_settings, train_all
+from .train import OPTIMIZERS, TRAINING_KEYS, check_optimizers, check_settings, train_all
 
 log = logging.getLogger(__name__)
 

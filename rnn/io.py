@@ -129,13 +129,13 @@ def load_predictions(path):
     return out
 
 
-def load_csv(path, required=()):
-    """A DataFrame from a CSV file, checked for the ``required`` columns."""
+def load_csv(path, required=(), sep=","):
+    """A DataFrame from a CSV (or, with ``sep="\\t"``, TSV) file, checked for the ``required`` columns."""
     path = Path(path)
     if not path.is_file():
         raise BadFileError(path, "file not found")
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, sep=sep)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise BadFileError(path, f"not a readable CSV table ({type(exc).__name__}: {exc})") from None
     with open(path, "rb") as f:  # save_csv ends every table with a newline; pandas reads a cut row as NaNs

@@ -17,7 +17,6 @@ BASELINE = {
     "spectral_radius": None, "input_noise": 0.0, "rollout_steps": 1, "rollout_stride": 1, "rollout_schedule": "doubling",
     "washout": 100, "ridge": 1e-8,
 }
-TRAINING_KEYS = ("lr", "epochs", "bfgs_maxiter", "bfgs_gtol", "ridge", "rollout_schedule")
 METRICS = ("train_mse", "val_mse", "nrmse_1", "nrmse_84", "nrmse_200", "nrmse_500", "nrmse_1000",
            "vpt_steps", "vpt_lyapunov", "spectral_error", "vpt_steps_val", "vpt_steps_test", "vpt_lyapunov_test", "nrmse_84_test")
 NAMED_AXIS = "variant"  # the axis of the named variants in the tables
@@ -73,7 +72,7 @@ def check_config(config):
     from .experiment import check_generation
     from .model import Spec
     from .rollout import check_rollout
-    from .train import check_optimizers, check_settings
+    from .train import TRAINING_KEYS, check_optimizers, check_settings
 
     data, horizon = config["data"], config["horizon"]
     length = data_length(data)
@@ -288,10 +287,27 @@ def tutorial_comparison(runs):
     return markdown(["optimizer", "metric", "tutorial (2015)", "baseline median", "mean ± 95% CI", "n"], rows)
 
 
-def timing_split(runs):
-    """Seconds of compute per phase, summed over the training jobs (one job per variant)."""
-    jobs = runs.drop_duplicates("variant")
-    split = {k: float(jobs[f"job_{k}"].sum()) for k in ("compile_seconds", "train_seconds", "evaluate_seconds")
-             if f"job_{k}" in jobs}
-    per_opt = runs.groupby("optimizer")["train_seconds"].sum()
-    return split, {k: float(v) for k, v in per_opt.items()}
+def timing_split(runs, job_wall=None):
+    """Seconds summed over the training jobs (one per variant), by phase: compile (and first calls),
+    SGD, quasi-Newton (BFGS, L-BFGS), ridge, closed-loop training (every optimizer of a variant
+    with ``rollout_steps`` > 1), evaluation, and, given each job's wall time ``job_wall``
+    {variant: seconds}, what is left: process start, imports and writing the outputs."""
+    split = dict.fromkeys(["compile", "sgd", "quasi-newton", "ridge", "closed-loop training", "evaluate"], 0.0)
+    for variant, rows in runs.groupby("variant", sort=False):
+        first = rows.iloc[0]
+        train = float(first["job_train_seconds"])
+        split["compile"] += float(first["job_compile_seconds"])
+        split["evaluate"] += float(first["job_evaluate_seconds"])
+        if "rollout_steps" in rows and first["rollout_steps"] > 1:
+            split["closed-loop training"] += train
+            continue
+        per_model = rows.groupby("optimizer")["train_seconds"].first()
+        models = rows["seed"].nunique()
+        sgd = float(per_model.get("sgd", 0.0)) * models
+        ridge = float(per_model.get("ridge", 0.0)) * models
+        split["sgd"] += sgd
+        split["ridge"] += ridge
+        split["quasi-newton"] += max(train - sgd - ridge, 0.0)
+    if job_wall is not None:
+        split["start, imports, writing"] = sum(job_wall.values()) - sum(split.values())
+    return split

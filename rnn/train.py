@@ -17,6 +17,7 @@ from .quasi_newton import BLOWUP
 
 OPTIMIZERS = ("sgd", "bfgs", "sgd+bfgs", "lbfgs", "sgd+lbfgs", "ridge", "ridge+bfgs", "ridge+lbfgs")
 SCHEDULES = ("doubling", "fixed")
+TRAINING_KEYS = ("lr", "epochs", "bfgs_maxiter", "bfgs_gtol", "ridge", "rollout_schedule")  # check_settings' keys
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ cfg = snakemake.params.config
 out = Path(snakemake.output[0])
 runs = io.load_csv(snakemake.input.runs, ["variant", "optimizer", "status", "train_seconds"])
 table = io.load_csv(snakemake.input.ablation, ["variant", "optimizer"])
-compute, per_opt = study.timing_split(runs)
+wall = {Path(f).stem: float(io.load_csv(f, ["s"], sep="\t")["s"].iloc[0]) for f in snakemake.input.benchmarks}
+compute = study.timing_split(runs, wall)
 counts = runs["status"].value_counts().to_dict()
 data = cfg["data"]
 
@@ -48,9 +49,8 @@ text = [
     *[link(p) + "\n" for p in snakemake.input.figures],
     "## Compute",
     "",
-    "Seconds summed over training jobs: " + ", ".join(f"{k.replace('_seconds', '')} {v:.1f}" for k, v in compute.items())
-    + ". Training seconds per optimizer (summed over runs; sgd+bfgs and sgd+lbfgs include their SGD phase): "
-    + ", ".join(f"{k} {v:.1f}" for k, v in per_opt.items()) + ".",
+    f"Wall seconds summed over the {len(wall)} training jobs ({sum(wall.values()):.0f} s), by phase: "
+    + ", ".join(f"{k} {v:.0f}" for k, v in compute.items()) + ".",
     "",
 ]
 io.save_text(out, "\n".join(text))

@@ -224,7 +224,7 @@ def test_sgd_and_train_all_check_their_settings(compiled_model, x):
         train_all(compiled, x, SEEDS, ["lbfgs"], bfgs_maxiter=0)
 
 
-CHOICES = r"optimizers must be a non-empty list from sgd, bfgs, sgd\+bfgs, lbfgs, sgd\+lbfgs, ridge"
+CHOICES = r"optimizers must be a non-empty list from sgd, bfgs, sgd\+bfgs, lbfgs, sgd\+lbfgs, ridge, ridge\+bfgs, ridge\+lbfgs"
 
 
 @pytest.mark.parametrize("optimizers", [["adam"], ["sgd", "l-bfgs"], ["lbfgs+sgd"], []])

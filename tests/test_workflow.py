@@ -242,7 +242,7 @@ def _set(path, value):
         *parents, last = path.split(".")
         target = config
         for key in parents:
-            target = target[key]
+            target = target.setdefault(key, {})
         target[last] = value
     return change
 
@@ -266,6 +266,29 @@ BAD_CONFIGS = {  # id: (change, regexes the error message must match: the key, a
     "repeated-seeds": (_set("seeds", [1, 1]), [r"seeds", r"non-unique"]),
     "empty-ablation-list": (_set("ablations.hidden", []), [r"ablations\.hidden", r"non-empty"]),
     "unknown-top-level-key": (_set("epochs", 3), [r"'epochs' was unexpected", r"allowed keys: data, horizon"]),
+    # the generation question's keys
+    "generation-past-the-test-segment": (_set("generation.horizon", 200), [
+        r"generation: warmup \+ spacing \* \(starts - 1\) \+ horizon \(20 \+ 5 \* 2 \+ 200 = 230\)", r"data\.test \(100\)"]),
+    "generation-starts-0": (_set("generation.starts", 0), [r"generation\.starts", r"minimum of 1"]),
+    "rollout-longer-than-training": (_set("baseline.rollout_steps", 150), [
+        r"baseline", r"rollout_steps \(150\) \+ washout \(100\) must be < the training length \(200\)"]),
+    "rollout-0-in-ablation": (_set("ablations.rollout_steps", [4, 0]), [r"ablations\.rollout_steps", r">= 1"]),
+    "negative-input-noise": (_set("baseline.input_noise", -0.1), [r"baseline\.input_noise", r"minimum of 0"]),
+    "unknown-schedule": (_set("baseline.rollout_schedule", "linear"), [r"baseline\.rollout_schedule", r"doubling"]),
+    "negative-spectral-radius-in-ablation": (_set("ablations.spectral_radius", [0.9, -1.0]), [
+        r"ablations\.spectral_radius", r"spectral_radius must be null or a finite number > 0"]),
+    "negative-ridge": (_set("baseline.ridge", -1.0), [r"baseline\.ridge", r"minimum of 0"]),
+    "unknown-key-in-named-variant": (_set("variants.mine", {"dropout": 0.1}), [r"variants\.mine", r"dropout"]),
+    "unknown-optimizer-in-named-variant": (_set("variants.mine", {"optimizers": ["adam"]}), [
+        r"variants\.mine\.optimizers", r"'adam'"]),
+    "named-variant-called-baseline": (_set("variants.baseline", {"hidden": 3}), [
+        r"variants\.baseline: the name is taken by the baseline"]),
+    "named-variant-called-like-an-ablation": (_set("variants.hidden-3", {"hidden": 4}), [
+        r"variants\.hidden-3: the name is taken by an ablation variant"]),
+    "bad-named-variant-value": (_set("variants.mine", {"spectral_radius": 0.9, "init_scale_rec": 0.0}), [
+        r"variants\.mine", r"spectral_radius needs init_scale_rec > 0"]),
+    "ridge-washout-too-long": (_set("variants.mine", {"washout": 199, "optimizers": ["ridge"]}), [
+        r"variants\.mine", r"washout \(199\) must be < data\.train - 1 \(199\)"]),
 }
 
 

@@ -4,6 +4,7 @@ rule summary:
         ablation=rules.aggregate.output.ablation,
         markdown=rules.aggregate.output.markdown,
         lyapunov=rules.lyapunov.output[0],
+        benchmarks=expand("benchmarks/train/{variant}.tsv", variant=VARIANTS),
         figures=[
             *expand("results/figures/ablation/{axis}.png", axis=AXES),
             *rules.figures.output,
