@@ -18,6 +18,7 @@ QUESTIONS = (  # the tutorial's "Things to try", each answered by one or two abl
     ("The number of hidden units", ("hidden",)),
     ("The non-linearity", ("nonlinearity",)),
     ("Direct input→output connections", ("skip",)),
+    ("Objectives that target generation: a closed-loop loss, noisy inputs", ("rollout_steps", "input_noise")),
 )
 FINDINGS_METRICS = ("val_mse", "nrmse_84", "vpt_steps", "vpt_steps_test", "vpt_lyapunov_test")
 

@@ -125,8 +125,8 @@ def valid_time(table, lyapunov=float("nan"), marked=(), targets=()):
     if np.isfinite(lyapunov) and lyapunov > 0:
         for lt in targets:
             ax.axvline(lt / lyapunov, color="0.3", ls="--", lw=1)
-            ax.annotate(f"{fmt(lt, 2)} Lyapunov time{'s' if lt != 1 else ''}", (lt / lyapunov, len(rows) - 0.5),
-                        fontsize=7, rotation=90, va="top", ha="right")
+            ax.annotate(f"{fmt(lt, 2)} Lyapunov time{'s' if lt != 1 else ''}", (lt / lyapunov, -0.5),
+                        fontsize=7, rotation=90, va="bottom", ha="right")
     ax.set(xlabel="valid steps on the test segment (median over start points; bar: mean ± 95% CI over seeds)",
            ylim=(-0.7, len(rows) - 0.3))
     ax.legend(loc="lower right", fontsize=7)
