@@ -68,6 +68,12 @@ def noise_generators(seeds, stream=1):
     return [np.random.default_rng([int(s), stream]) for s in seeds]
 
 
+def noise_streams(spec, seeds):
+    """(weight-noise generators or None, input-noise generators or None): SGD's fresh draws per epoch."""
+    return (noise_generators(seeds, 1) if spec.weight_noise > 0 else None,
+            noise_generators(seeds, 2) if spec.input_noise > 0 else None)
+
+
 def _draw_noise(spec, weight_rngs, input_rngs, T):
     """One draw of the loss's noise inputs (``rnn.model.symbolic_noise``) for every model."""
     noise = {n: np.stack([r.normal(0.0, spec.weight_noise, spec.param_shapes[n]) for r in weight_rngs])
@@ -110,9 +116,7 @@ def sgd(compiled, x, params, seeds, lr=0.3, epochs=1001, log_every=10, monitor=N
     """
     check_settings(lr=lr, epochs=epochs, log_every=log_every)
     spec, K, T = compiled.spec, compiled.K, len(x)
-    if rngs is None:
-        rngs = (noise_generators(seeds, 1) if spec.weight_noise > 0 else None,
-                noise_generators(seeds, 2) if spec.input_noise > 0 else None)
+    rngs = noise_streams(spec, seeds) if rngs is None else rngs
     diverged = np.zeros(K, dtype=bool) if frozen is None else np.array(frozen, dtype=bool)
     limit = np.full(K, np.inf)
     length = min(log_every, epochs)  # one compiled chunk length; a shorter chunk runs with inactive epochs
@@ -224,8 +228,7 @@ def train_all(compiled, x_train, seeds, optimizers, lr=0.3, epochs=1001, bfgs_ma
             result = {"params": params, "diverged": diverged}
         else:
             params, curve, diverged, done = start, [], None, 0
-            rngs = (noise_generators(seeds, 1) if spec.weight_noise > 0 else None,
-                    noise_generators(seeds, 2) if spec.input_noise > 0 else None)
+            rngs = noise_streams(spec, seeds)  # one stream through every horizon
             for R, budget in zip(steps, stage_budgets(epochs, len(steps))):
                 if budget == 0:
                     continue
