@@ -9,7 +9,7 @@ and their truths cut by ``start_points`` and ``warmup_inputs`` (plain NumPy).
 import numpy as np
 
 from . import backends
-from .model import free_run, hidden_states, predictions, symbolic_params
+from .model import batched_predictions, free_run, hidden_states, predictions, symbolic_params
 
 pytensor, pt = backends.import_pytensor()
 
@@ -28,7 +28,7 @@ def continuation_graph(spec, K, length, train, horizon):
     y0 = y[train - 1]
     continuation = y0[None]
     if horizon > 1:
-        rest = free_run(spec, p, y0[None], h[train - 1][None], horizon - 1)[:, 0]
+        rest = free_run(spec, p, y0[:, None], h[train - 1][:, None, :], horizon - 1)[:, :, 0]
         continuation = pt.concatenate([continuation, rest], axis=0)
     return [x, *p.values()], [y, continuation]
 
@@ -42,13 +42,13 @@ def starts_graph(spec, K, n_starts, warmup, horizon):
     """
     xw = pt.tensor("x_warmup", shape=(warmup, n_starts), dtype="float64")
     p = symbolic_params(spec, K)
-    u = xw[:, :, None]  # (warmup, S, 1): the S warm-ups side by side
-    h = hidden_states(spec, u, p)[-1]  # (S, K, H)
-    y0 = predictions(spec, u[-1], h, p)  # (S, K)
+    u = xw[:, None, :]  # (warmup, 1, S): the S warm-ups side by side, the same for every model
+    h = hidden_states(spec, u, p)[-1]  # (K, S, H)
+    y0 = batched_predictions(spec, u[-1], h, p)  # (K, S)
     continuation = y0[None]
     if horizon > 1:
         continuation = pt.concatenate([continuation, free_run(spec, p, y0, h, horizon - 1)], axis=0)
-    return [xw, *p.values()], [continuation]
+    return [xw, *p.values()], [continuation.transpose(0, 2, 1)]
 
 
 def start_points(first, n_starts, spacing):

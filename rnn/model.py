@@ -147,15 +147,16 @@ def symbolic_params(spec, K, prefix=""):
 
 
 def matvec(h, w):
-    """Batched row-vector times matrix: (..., K, H) x (K, H, H') -> (..., K, H').
+    """Row vectors times each model's matrix: (K, H) or (K, B, H) x (K, H, H') -> (K, H') or (K, B, H').
 
-    A batched dot (XLA's dot emitter). With XLA's small-loop threshold raised (``rnn.backends``) it
-    beats broadcast-multiply-and-sum at every size: per epoch at the tutorial's size 1.17x -> 1.02x
-    the hand-written reference for one model, 0.91x -> 0.66x per model with 8 stacked (``python -m
-    rnn.benchmark``, the same machine, one core).
+    Models lead, so that a batch of states (start points side by side) is one batched matrix product
+    over K (XLA's dot emitter) with nothing to transpose inside a loop. With XLA's small-loop
+    threshold raised (``rnn.backends``) the batched dot beats broadcast-multiply-and-sum at every
+    size: per epoch at the tutorial's size 1.17x -> 1.02x the hand-written reference for one model,
+    0.91x -> 0.66x per model with 8 stacked (``python -m rnn.benchmark``, the same machine, one core).
     """
     if h.ndim == 3:
-        return pt.einsum("bki,kij->bkj", h, w)
+        return pt.einsum("kbi,kij->kbj", h, w)
     return pt.einsum("ki,kij->kj", h, w)
 
 
@@ -164,19 +165,24 @@ def hidden_step(spec, pre_t, h_prev, w_hh):
 
 
 def _input_drive(u, p):
-    """u w_xh + b_h for inputs u (..., K) or (..., 1): (..., K, H)."""
+    """u w_xh + b_h for inputs u (..., K or 1): (..., K, H)."""
     return u[..., None] * p["w_xh"][:, 0, :] + p["b_h"]
 
 
-def hidden_states(spec, u, p):
-    """Teacher-forced hidden states over inputs u (T, ..., 1 or K): (T, ..., K, H), starting from h = 0.
+def _batched_drive(u, p):
+    """u w_xh + b_h for B inputs per model, u (..., K or 1, B): (..., K, B, H)."""
+    return u[..., None] * p["w_xh"] + p["b_h"][:, None, :]
 
-    Batch axes between time and models (e.g. several start points) run side by side.
-    """
+
+def hidden_states(spec, u, p):
+    """Teacher-forced hidden states from h = 0: over inputs u (T, K or 1) -> (T, K, H), or over B
+    sequences side by side (e.g. the warm-ups of several start points), u (T, K or 1, B) -> (T, K, B, H)."""
     K, H = p["w_hh"].type.shape[0], int(spec.hidden)
-    batch = tuple(u.type.shape[1:-1])
+    batched = u.ndim == 3
+    drive = _batched_drive(u, p) if batched else _input_drive(u, p)
+    shape = (K, u.type.shape[2], H) if batched else (K, H)
     return pytensor.scan(lambda pre_t, h_prev, w_hh: hidden_step(spec, pre_t, h_prev, w_hh),
-                         sequences=[_input_drive(u, p)], outputs_info=[pt.zeros((*batch, K, H), dtype="float64")],
+                         sequences=[drive], outputs_info=[pt.zeros(shape, dtype="float64")],
                          non_sequences=[p["w_hh"]], strict=True, return_updates=False)
 
 
@@ -188,14 +194,22 @@ def predictions(spec, u, h, p):
     return y
 
 
+def batched_predictions(spec, u, h, p):
+    """Predictions (..., K, B) from B states per model (..., K, B, H) and the inputs u (..., K or 1, B) that made them."""
+    y = (h * p["w_ho"][:, None, :, 0]).sum(axis=-1) + p["b_o"]
+    if spec.skip:
+        y = y + u * p["w_xo"][:, 0]
+    return y
+
+
 def free_run(spec, p, y0, h0, n_steps, states=False):
-    """The closed loop: from states h0 (B, K, H) and their predictions y0 (B, K), feed each
-    prediction back as the next input; returns the ``n_steps`` further predictions (n_steps, B, K)
-    (and their states (n_steps, B, K, H) with ``states``)."""
+    """The closed loop: from B states per model h0 (K, B, H) and their predictions y0 (K, B), feed each
+    prediction back as the next input; returns the ``n_steps`` further predictions (n_steps, K, B)
+    (and their states (n_steps, K, B, H) with ``states``)."""
     def step(y_prev, h_prev, *weights):
         q = dict(zip(p, weights))
-        h_t = hidden_step(spec, _input_drive(y_prev, q), h_prev, q["w_hh"])
-        return predictions(spec, y_prev, h_t, q), h_t
+        h_t = hidden_step(spec, _batched_drive(y_prev, q), h_prev, q["w_hh"])
+        return batched_predictions(spec, y_prev, h_t, q), h_t
 
     ys, hs = pytensor.scan(step, outputs_info=[y0, h0], non_sequences=list(p.values()), n_steps=n_steps,
                            strict=True, return_updates=False)

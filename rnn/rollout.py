@@ -8,7 +8,8 @@ x_{t+1} .. x_{t+R}, over all start points:
     mse = mean over t in {washout, washout + stride, ...} < T - R, r in [0, R) of (y_t^(r) - x_{t+1+r})^2
 
 y_t^(0) is the ordinary one-step prediction, so R = 1 with washout 0 is exactly the one-step loss.
-All start points run side by side (a batch axis N), K stacked models as everywhere.
+All start points run side by side: the closed loop's states are (K, N, H), models first, so that
+each step's recurrent product is one batched matrix product with nothing to transpose.
 
 The gradient is exact, written out by hand like the one-step loss's: a backward ``scan`` through
 the closed loop carries dz (dL/d pre-activation) and the total gradient of the fed-back
@@ -21,8 +22,8 @@ slower), for cross-checks.
 import numpy as np
 
 from . import backends
-from .model import (activation_slope, add_penalty_gradient, backprop_states, check_gradient, free_run, hidden_states,
-                    matvec, penalty, perturbed, predictions, symbolic_noise, symbolic_params)
+from .model import (activation_slope, add_penalty_gradient, backprop_states, batched_predictions, check_gradient,
+                    free_run, hidden_states, matvec, penalty, perturbed, symbolic_noise, symbolic_params)
 
 pytensor, pt = backends.import_pytensor()
 
@@ -34,74 +35,91 @@ def check_rollout(T, steps, washout):
                          "leaving at least one start point")
 
 
-def _closed_loop_gradient(spec, u, h, u0, y, hs, err, p, washout, R, N, stride, T):
-    """Gradients of mean(err^2) by hand: y (R, N, K) predictions, hs (R, N, K, H) their states
-    (hs[0] the teacher-forced start states), u0 the inputs at the starts, h (T, K, H) the teacher-forced states."""
-    K, H = p["w_hh"].type.shape[0], int(spec.hidden)
-    g_y = 2.0 * err / (R * N)  # dL/dy_r, direct
+def _closed_loop_gradient(spec, u, h, u0, y0, h0, ys, hs, g_y0, g_ys, p, starts, T):
+    """Gradients of the loss by hand, given its direct gradients g_y0 (K, N) and g_ys (R-1, K, N) with
+    respect to the predictions y0 (K, N) at the N start states h0 (K, N, H) (inputs u0 (K or 1, N))
+    and ys (R-1, K, N) of the free run after them (states hs (R-1, K, N, H)); h (T, K, H) are the
+    teacher-forced states over the inputs u, ``starts`` the slice of them that starts the runs.
+
+    The closed loop is walked back step by step (a ``scan`` for steps R-1 .. 2, then steps 1 and 0);
+    each step reads its states from ``hs`` by index (no reversed copy) and adds its share to the
+    weight gradients while its (K, N, H) arrays are in cache.
+    """
+    R = g_ys.type.shape[0] + 1
+    K, N, H = p["w_hh"].type.shape[0], g_y0.type.shape[1], int(spec.hidden)
     w_hh_t = p["w_hh"].transpose(0, 2, 1)
-    w_in, w_out = p["w_xh"][:, 0, :], p["w_ho"][:, :, 0]  # (K, H)
-    w_skip = p["w_xo"][:, 0, 0] if spec.skip else None
+    w_in, w_out = p["w_xh"], p["w_ho"].transpose(0, 2, 1)  # (K, 1, H)
+    names = ["w_xh", "w_hh", "b_h", "w_ho", "b_o"] + (["w_xo"] if spec.skip else [])
 
-    def total(g_y_r, dz_next, gy_next):
-        """dL/dy_r in all: directly, and as the input of step r + 1 (and its skip term)."""
-        g = g_y_r + (dz_next * w_in).sum(axis=-1)
-        return g + gy_next * w_skip if spec.skip else g
+    def back(g_y_r, h_r, h_before, y_before, dz_next, gy_next, grads):
+        """Step r >= 1 backwards: dL/dy_r in all (directly and as step r+1's input), dz_r = dL/d(its
+        pre-activation), and the weight gradients of step r, whose input was y_before (K, N) and
+        previous state h_before (K, N, H)."""
+        gy = g_y_r + (dz_next * w_in).sum(axis=-1)
+        if spec.skip:
+            gy = gy + gy_next * p["w_xo"][:, 0]
+        dz = (gy[..., None] * w_out + matvec(dz_next, w_hh_t)) * activation_slope(spec.nonlinearity, h_r)
+        more = {"w_xh": pt.einsum("kn,knj->kj", y_before, dz)[:, None, :], "w_hh": pt.einsum("kni,knj->kij", h_before, dz),
+                "b_h": dz.sum(axis=1), "w_ho": pt.einsum("kni,kn->ki", h_r, gy)[:, :, None], "b_o": gy.sum(axis=1)[:, None]}
+        if spec.skip:
+            more["w_xo"] = (y_before * gy).sum(axis=1)[:, None, None]
+        return dz, gy, {n: grads[n] + more[n] for n in names}
 
-    zero_dz, zero_gy = pt.zeros((N, K, H), dtype="float64"), pt.zeros((N, K), dtype="float64")
-    if R > 1:
-        def back(g_y_r, h_r, dz_next, gy_next):
-            gy = total(g_y_r, dz_next, gy_next)
-            dz = (gy[..., None] * w_out + matvec(dz_next, w_hh_t)) * activation_slope(spec.nonlinearity, h_r)
-            return dz, gy
+    dz, gy = pt.zeros((K, N, H), dtype="float64"), pt.zeros((K, N), dtype="float64")
+    grads = {n: pt.zeros(v.type.shape, dtype="float64") for n, v in p.items()}
+    if R > 2:  # steps R-1 .. 2: everything they read is in ys and hs
+        def step(r, dz_next, gy_next, *acc):
+            dz, gy, out = back(g_ys[r - 1], hs[r - 1], hs[r - 2], ys[r - 2], dz_next, gy_next, dict(zip(names, acc)))
+            return [dz, gy, *(out[n] for n in names)]
 
-        dz, gy = pytensor.scan(back, sequences=[g_y[1:][::-1], hs[1:][::-1]], outputs_info=[zero_dz, zero_gy],
-                               non_sequences=[], strict=True, return_updates=False)
-        dz, gy = dz[::-1], gy[::-1]  # steps 1 .. R-1
-        dz1, gy1 = dz[0], gy[0]
-    else:
-        dz1, gy1 = zero_dz, zero_gy
-    gy0 = total(g_y[0], dz1, gy1)
-    g_h0 = gy0[..., None] * w_out + matvec(dz1, w_hh_t)  # dL/dh at the start states
-    gy_all = pt.concatenate([gy0[None], gy], axis=0) if R > 1 else gy0[None]  # (R, N, K)
-    grads = {"w_ho": pt.einsum("rnki,rnk->ki", hs, gy_all)[:, :, None], "b_o": gy_all.sum(axis=(0, 1))[:, None]}
+        dz, gy, *acc = pytensor.scan(step, sequences=[pt.arange(R - 1, 1, -1)],
+                                     outputs_info=[dz, gy, *(grads[n] for n in names)], strict=False,
+                                     return_updates=False)
+        dz, gy, grads = dz[-1], gy[-1], {n: a[-1] for n, a in zip(names, acc)}
+    if R > 1:  # step 1, whose input and previous state are the start's
+        dz, gy, grads = back(g_ys[0], hs[0], h0, y0, dz, gy, grads)
+    # step 0: the start's own prediction, then dL/dh at the start states
+    gy0 = g_y0 + (dz * w_in).sum(axis=-1) + (gy * p["w_xo"][:, 0] if spec.skip else 0.0)
+    g_h0 = gy0[..., None] * w_out + matvec(dz, w_hh_t)  # (K, N, H)
+    grads["w_ho"] = grads["w_ho"] + pt.einsum("kni,kn->ki", h0, gy0)[:, :, None]
+    grads["b_o"] = grads["b_o"] + gy0.sum(axis=1)[:, None]
     if spec.skip:
-        fed = pt.concatenate([pt.broadcast_to(u0, (N, K))[None], y[:-1]], axis=0)  # what each prediction's skip saw
-        grads["w_xo"] = (fed * gy_all).sum(axis=(0, 1))[:, None, None]
+        grads["w_xo"] = grads["w_xo"] + (pt.broadcast_to(u0, (K, N)) * gy0).sum(axis=1)[:, None, None]
     # the teacher-forced recurrence, from dL/dh at the start states
-    g_h = pt.set_subtensor(pt.zeros((T, K, H), dtype="float64")[washout:T - R:stride], g_h0)
+    g_h = pt.set_subtensor(pt.zeros((T, K, H), dtype="float64")[starts], g_h0.transpose(1, 0, 2))
     states = backprop_states(spec, u, h, g_h, p["w_hh"])
-    if R > 1:  # and the closed loop's own recurrent steps 1 .. R-1
-        fed, before = y[:-1], hs[:-1]
-        states["w_xh"] = states["w_xh"] + (fed[..., None] * dz).sum(axis=(0, 1))[:, None, :]
-        states["w_hh"] = states["w_hh"] + pt.einsum("rnki,rnkj->kij", before, dz)
-        states["b_h"] = states["b_h"] + dz.sum(axis=(0, 1))
-    return {**states, **grads}
+    return {n: grads[n] + states[n] if n in states else grads[n] for n in p}
 
 
 def loss_terms(spec, x, p, noise, steps=None, gradient="bptt"):
     """(mse (K,), {name: grad of mse + penalty}) of the rollout loss for symbolic x (T, 1), params and
     noise; ``steps`` defaults to ``spec.rollout_steps`` (a schedule compiles one graph per horizon)."""
-    steps = int(spec.rollout_steps if steps is None else steps)
+    R = int(spec.rollout_steps if steps is None else steps)
     T, washout, stride = x.type.shape[0], int(spec.washout), int(spec.rollout_stride)
-    check_rollout(T, steps, washout)
-    N = len(range(washout, T - steps, stride))
+    check_rollout(T, R, washout)
+    starts = slice(washout, T - R, stride)
+    first = np.arange(T)[starts]  # the N start points
+    N = len(first)
     p_eff, u = perturbed(p, x, noise)
     h = hidden_states(spec, u, p_eff)  # (T, K, H)
-    h0, u0 = h[washout:T - steps:stride], u[washout:T - steps:stride]  # the N start states and their inputs
-    y0 = predictions(spec, u0, h0, p_eff)  # (N, K)
-    if steps > 1:
-        ys, hs = free_run(spec, p_eff, y0, h0, steps - 1, states=True)
-        y = pt.concatenate([y0[None], ys], axis=0)  # (R, N, K)
-        hs = pt.concatenate([h0[None], hs], axis=0)  # (R, N, K, H)
-    else:
-        y, hs = y0[None], h0[None]
-    index = 1 + np.arange(steps)[:, None] + np.arange(washout, T - steps, stride)[None, :]
-    err = y - x[:, 0][index][:, :, None]
-    mse = (err**2).mean(axis=(0, 1))
+    h0, u0 = h[starts].transpose(1, 0, 2), u[starts].T  # the start states (K, N, H) and their inputs (K or 1, N)
+    y0 = batched_predictions(spec, u0, h0, p_eff)  # (K, N): predictions of x[t + 1]
+    err0 = y0 - x[first + 1, 0]
+    total = (err0**2).sum(axis=1)
+    if R > 1:
+        ys, hs = free_run(spec, p_eff, y0, h0, R - 1, states=True)  # (R-1, K, N), (R-1, K, N, H)
+        err = ys - x[:, 0][first[None, :] + np.arange(2, R + 1)[:, None]][:, None, :]
+        total = total + (err**2).sum(axis=(0, 2))
+    mse = total / (R * N)
     if gradient == "autodiff":
         return mse, dict(zip(p, pt.grad((mse + penalty(spec, p)).sum(), list(p.values()))))
-    grads = _closed_loop_gradient(spec, u, h, u0, y, hs, err, p_eff, washout, steps, N, stride, T)
+    scale = 2.0 / (R * N)
+    if R > 1:
+        grads = _closed_loop_gradient(spec, u, h, u0, y0, h0, ys, hs, scale * err0, scale * err, p_eff, starts, T)
+    else:
+        empty = pt.zeros((0, *y0.type.shape), dtype="float64")
+        grads = _closed_loop_gradient(spec, u, h, u0, y0, h0, empty, empty[..., None], scale * err0, empty, p_eff,
+                                      starts, T)
     return mse, add_penalty_gradient(spec, grads, p)
 
 
