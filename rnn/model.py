@@ -61,6 +61,7 @@ class Spec:
     init_scale_in: float = 0.01  # std of w_xh
     init_scale_rec: float = 0.02  # std of w_hh
     init_scale_out: float = 0.01  # std of w_ho
+    init_scale_bias: float = 0.0  # std of b_h (0: the tutorial's zero biases)
     skip: bool = False  # direct input -> output weight w_xo
     weight_noise: float = 0.0  # std of Gaussian noise added to the weights on each training pass
     l1: float = 0.0
@@ -77,7 +78,7 @@ class Spec:
         if self.nonlinearity not in NONLINEARITIES:
             raise ValueError(
                 f"nonlinearity must be one of {', '.join(NONLINEARITIES)}; got {self.nonlinearity!r}")
-        for name in ("init_scale_in", "init_scale_rec", "init_scale_out", "weight_noise", "l1", "l2", "input_noise"):
+        for name in ("init_scale_in", "init_scale_rec", "init_scale_out", "init_scale_bias", "weight_noise", "l1", "l2", "input_noise"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -121,8 +122,9 @@ class Spec:
 def init_params(spec, seeds):
     """Stacked initial parameters for one model per seed: dict name -> (K, *shape) float64.
 
-    Model k draws w_xh, w_hh, w_ho (in that order) from ``default_rng([seed_k, 0])``; biases and
-    w_xo start at zero, so the skip variant starts from the baseline's weights. With
+    Model k draws w_xh, w_hh, w_ho (in that order) from ``default_rng([seed_k, 0])``, then b_h when
+    ``init_scale_bias`` > 0 (a reservoir's random biases); other biases and w_xo start at zero, so the
+    skip variant starts from the baseline's weights. With
     ``spec.spectral_radius`` set, each model's w_hh is then scaled to that spectral radius (the
     largest |eigenvalue|), as an echo state network's reservoir.
     """
@@ -136,6 +138,8 @@ def init_params(spec, seeds):
                 p[name] = rng.normal(0.0, scales[name], shape)
             else:
                 p[name] = np.zeros(shape)
+        if spec.init_scale_bias > 0:
+            p["b_h"] = rng.normal(0.0, spec.init_scale_bias, p["b_h"].shape)
         if spec.spectral_radius is not None:
             p["w_hh"] *= spec.spectral_radius / np.max(np.abs(np.linalg.eigvals(p["w_hh"])))
         per_model.append(p)

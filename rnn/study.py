@@ -12,7 +12,7 @@ import numpy as np
 
 BASELINE = {
     "hidden": 15, "nonlinearity": "tanh", "init_scale_in": 0.01, "init_scale_rec": 0.02,
-    "init_scale_out": 0.01, "skip": False, "weight_noise": 0.0, "l1": 0.0, "l2": 1e-4,
+    "init_scale_out": 0.01, "init_scale_bias": 0.0, "skip": False, "weight_noise": 0.0, "l1": 0.0, "l2": 1e-4,
     "lr": 0.3, "epochs": 1001, "bfgs_maxiter": 500, "bfgs_gtol": 1e-5,
     "spectral_radius": None, "input_noise": 0.0, "rollout_steps": 1, "rollout_stride": 1, "rollout_schedule": "doubling",
     "washout": 100, "ridge": 1e-8,
