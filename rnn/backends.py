@@ -11,7 +11,14 @@ less than one 15 x 15 float64 matrix), in which case the loop is compiled into o
 ``XLA_LOOP_BYTES`` raises it so that the training loops of the study's networks (hidden 15: the
 tutorial's step touches about 2 KB; hidden 60 with 5 stacked models about 150 KB) compile whole;
 much larger loops (a reservoir of hundreds of units with many start points) run faster step by
-step and stay above it. The numbers are bitwise the same either way (tests/test_model.py).
+step and stay above it.
+
+JAX's persistent compilation cache (``JAX_COMPILATION_CACHE_DIR``, by default
+``$XDG_CACHE_HOME/rnn-study/jax``, i.e. ``~/.cache/rnn-study/jax``) keeps every compiled XLA program
+on disk, keyed by its computation: a rerun, another variant with the same graph (the initial-scale
+ablations share the baseline's) or a test that compiles what another compiled loads it instead of
+compiling again. Set ``JAX_COMPILATION_CACHE_DIR`` to another folder, or to an empty string to turn
+it off.
 """
 
 import ctypes.util
@@ -40,6 +47,10 @@ def configure_environment(environ=os.environ):
     if "xla_backend_extra_options" not in xla:
         xla = (xla + f" --xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold={XLA_LOOP_BYTES}").strip()
     environ["XLA_FLAGS"] = xla
+    if "JAX_COMPILATION_CACHE_DIR" not in environ:
+        cache = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(cache, "rnn-study", "jax")
+    environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # the study's programs are small
 
 
 def import_pytensor():
@@ -67,7 +78,8 @@ def describe():
     pytensor, _ = import_pytensor()
     info = {"pytensor": pytensor.__version__, "blas__ldflags": pytensor.config.blas__ldflags,
             "compiledir": str(pytensor.config.compiledir), "floatX": pytensor.config.floatX,
-            "xla_flags": os.environ.get("XLA_FLAGS", "")}
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            "jax_compilation_cache_dir": os.environ.get("JAX_COMPILATION_CACHE_DIR", "")}
     try:
         import jax
 

@@ -141,6 +141,12 @@ class Compiled:
         y, cont = fn(x_full, *self._params(params))
         return np.asarray(y), np.asarray(cont)
 
+    def one_step(self, x_seen, params):
+        """Teacher-forced predictions (n, K) over the first n samples x_seen (n, 1): the learning curves'
+        monitor, cheaper than ``generate`` (no continuation, only the samples the curves score)."""
+        fn = self._compiled(("one_step", len(x_seen)), lambda: generation.one_step_graph(self.spec, self.K, len(x_seen)))
+        return np.asarray(fn(x_seen, *self._params(params))[0])
+
     def generate_from(self, x_warmup, params, horizon):
         """Continuations (horizon, S, K) after the warm-ups x_warmup (warmup, S) (``rnn.generation``)."""
         warmup, n_starts = x_warmup.shape

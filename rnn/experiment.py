@@ -16,7 +16,7 @@ from . import backends, metrics
 from .compiled import Compiled
 from .generation import start_points, truths, warmup_inputs
 from .model import Spec, init_params
-from .train import OPTIMIZERS, TRAINING_KEYS, check_optimizers, check_settings, train_all
+from .train import OPTIMIZERS, TRAINING_KEYS, check_optimizers, check_settings, train_all, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,17 @@ def _generation_scores(compiled, series, params, gen, train, validation, lyapuno
     return scores, test_cont, vpt_test
 
 
+def choose_restarts(vpt_val, val_mse, restarts):
+    """For each weight seed, the index of the restart to keep among its ``restarts`` consecutive models:
+    the longest median valid time on the validation start points ``vpt_val`` (K * restarts,), ties
+    broken by the lower validation MSE, then the earlier restart; a diverged restart (NaN) is kept
+    only if all of that seed's diverged. Validation only: the test segment plays no part."""
+    vpt = np.where(np.isfinite(vpt_val), vpt_val, -np.inf).reshape(-1, restarts)
+    mse = np.where(np.isfinite(val_mse), val_mse, np.inf).reshape(-1, restarts)
+    order = np.lexsort((np.arange(restarts)[None, :].repeat(len(vpt), 0), mse, -vpt), axis=1)
+    return np.arange(len(vpt)) * restarts + order[:, 0]
+
+
 def check_segments(length, train, validation, horizon):
     """Raise ValueError naming the segment that does not fit in a series of ``length`` samples."""
     for name, value in (("train", train), ("validation", validation), ("horizon", horizon)):
@@ -92,15 +103,32 @@ def check_segments(length, train, validation, horizon):
         raise ValueError(f"horizon ({horizon}) must be <= series length - train ({length} - {train})")
 
 
+def _long_runs(compiled, series, params, gen, train, validation, longterm):
+    """Long free runs (discard + steps, S, K) from the first ``longterm.starts`` test start points, and each
+    model's mean scores over them (``rnn.longterm.Reference.score``: d_stsp, d_h)."""
+    reference, settings = longterm
+    starts = starts_in_test(gen, train, validation)[:settings["starts"]]
+    runs = compiled.generate_from(warmup_inputs(series, starts, gen["warmup"]), params,
+                                  settings["discard"] + settings["steps"])
+    scores = []
+    for k in range(runs.shape[2]):
+        per_start = [reference.score(runs[:, j, k]) for j in range(runs.shape[1])]
+        scores.append({key: float(np.mean([s[key] for s in per_start])) for key in per_start[0]})
+    return runs, scores
+
+
 def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend="jax", train=1500,
-                validation=500, horizon=1000, generation=None, lyapunov=float("nan"), log_every=10,
-                gradient="bptt"):
+                validation=500, horizon=1000, generation=None, lyapunov=float("nan"), longterm=None,
+                log_every=10, gradient="bptt"):
     """Train and score one variant for all seeds (stacked) and optimizers.
 
     ``settings`` holds the Spec keys and the TRAINING_KEYS (tutorial values by default, see
     ``rnn.study.BASELINE`` for the study's). ``generation`` (starts, spacing, warmup, horizon)
     places start points in the test segment after train + validation; each model is then scored
     on its continuations from all of them (``rnn.metrics.score_starts``); None skips that.
+    ``longterm`` ({"settings", "reference" (L,), "embedding" {"lag", "dim"}}, needs ``generation``): long
+    free runs from the first test start points, scored against the reference trajectory
+    (``rnn.longterm``: d_stsp, d_h); None skips that.
     Returns a dict with ``rows`` (one metrics dict per optimizer x seed), ``curves`` (learning-curve
     rows), ``params`` {optimizer: stacked params}, ``y`` and ``continuation`` {optimizer: (n, K)},
     ``test`` {optimizer: (horizon, S, K)} continuations from the start points, and ``timing``
@@ -122,69 +150,100 @@ def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend="ja
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be a non-empty list of distinct integers, got {seeds!r}")
     check_optimizers(optimizers)
+    if longterm is not None:
+        from . import longterm as measures
+
+        if generation is None:
+            raise ValueError("longterm needs generation: its free runs start at the test start points")
+        longterm = (measures.prepare(longterm["reference"], longterm["settings"], longterm["embedding"]),
+                    measures.check_settings(longterm["settings"]))
+
+    restarts = int(training.pop("restarts", 1))
+    draws = [(s, r) for s in seeds for r in range(restarts)]  # every restart of every weight seed, stacked
 
     timing = {}
     t0 = time.perf_counter()
-    compiled = Compiled(spec, len(seeds), train, len(series), horizon, backend, gradient)
+    compiled = Compiled(spec, len(draws), train, len(series), horizon, backend, gradient)
     x_train = np.ascontiguousarray(series[:train])
-    start = init_params(spec, seeds)
-    # first calls, cheap ones only: JIT for JAX and Numba (SGD's epochs graph and the start points'
-    # graph compile on their first real use, so their compiling counts in training and evaluation)
-    compiled.generate(series, start)
-    if any(o not in ("sgd", "ridge") for o in optimizers):  # a quasi-Newton method: the loss graph
-        compiled.loss_and_grad(x_train, start)
-    if any(o.startswith("ridge") for o in optimizers):
-        compiled.states(x_train, start)
-    timing["compile_seconds"] = time.perf_counter() - t0
-    log.info("compiled %s for K=%d on %s in %.1f s", spec, len(seeds), backend, timing["compile_seconds"])
+    start = init_params(spec, draws)
+    x_seen = np.ascontiguousarray(series[:train + validation])
 
     def monitor(params):
-        y, _ = compiled.generate(series, params)
+        y = compiled.one_step(x_seen, params)
         with np.errstate(over="ignore", invalid="ignore"):  # a diverged model's error may overflow
             return {
-                "train_mse": np.array([metrics.one_step_mse(y[:, k], series, 1, train) for k in range(len(seeds))]),
+                "train_mse": np.array([metrics.one_step_mse(y[:, k], series, 1, train) for k in range(len(draws))]),
                 "val_mse": np.array([metrics.one_step_mse(y[:, k], series, train, train + validation)
-                                     for k in range(len(seeds))]),
+                                     for k in range(len(draws))]),
             }
 
+    # every function training calls, called once now: its compiling is not training
+    warm_up(compiled, x_train, start, optimizers, log_every=log_every,
+            **{k: training[k] for k in ("epochs", "rollout_schedule") if k in training})
+    if any("sgd" in o for o in optimizers):
+        monitor(start)
+    timing["compile_seconds"] = time.perf_counter() - t0
+    log.info("compiled %s for K=%d on %s in %.1f s", spec, len(draws), backend, timing["compile_seconds"])
+
     t0 = time.perf_counter()
-    runs = train_all(compiled, x_train, seeds, list(optimizers), log_every=log_every, monitor=monitor,
+    runs = train_all(compiled, x_train, draws, list(optimizers), log_every=log_every, monitor=monitor,
                      initial=start, **training)
     timing["train_seconds"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    rows, curves, ys, conts, tests, vpt_starts = [], [], {}, {}, {}, {}
+    rows, curves, ys, conts, tests, vpt_starts, longs, params = [], [], {}, {}, {}, {}, {}, {}
     for opt, run in runs.items():
         y, cont = compiled.generate(series, run["params"])
-        ys[opt], conts[opt] = y, cont
+        scores, status = [], []
         if generation is not None:
-            start_scores, tests[opt], vpt_starts[opt] = _generation_scores(
-                compiled, series, run["params"], generation, train, validation, lyapunov)
-        for k, seed in enumerate(seeds):
-            diverged = bool(run["diverged"][k])
-            if diverged:
-                scores, status = metrics.nan_scores(horizon), "diverged"
+            start_scores, test, vpt = _generation_scores(compiled, series, run["params"], generation, train,
+                                                         validation, lyapunov)
+        if longterm is not None:
+            long, long_scores = _long_runs(compiled, series, run["params"], generation, train, validation, longterm)
+        for k in range(len(draws)):
+            if run["diverged"][k]:
+                row, st = metrics.nan_scores(horizon), "diverged"
                 if generation is not None:
-                    scores.update(metrics.nan_start_scores(generation["starts"]))
-                    vpt_starts[opt][:, k] = np.nan
+                    row.update(metrics.nan_start_scores(generation["starts"]))
+                    vpt[:, k] = np.nan
+                if longterm is not None:
+                    row.update(d_stsp=np.nan, d_h=np.nan)
             else:
-                scores = metrics.score(y[:, k], cont[:, k], series, train, validation, lyapunov)
-                status = "ok" if np.all(np.isfinite(cont[:, k])) else "unstable"
+                row = metrics.score(y[:, k], cont[:, k], series, train, validation, lyapunov)
+                st = "ok" if np.all(np.isfinite(cont[:, k])) else "unstable"
                 if generation is not None:
-                    scores.update(start_scores[k])
-            info = run.get("bfgs", [{}] * len(seeds))[k]
-            rows.append({"optimizer": opt, "seed": seed, "status": status, **scores,
-                         "train_seconds": run["seconds"],
+                    row.update(start_scores[k])
+                if longterm is not None:
+                    row.update(long_scores[k])
+            scores.append(row)
+            status.append(st)
+        # the restart kept for each weight seed, on the validation start points (all of them with one restart)
+        kept = (choose_restarts(np.array([r.get("vpt_steps_val", np.nan) for r in scores]),
+                                np.array([r["val_mse"] for r in scores]), restarts)
+                if restarts > 1 and generation is not None else np.arange(0, len(draws), restarts))
+        ys[opt], conts[opt] = y[:, kept], cont[:, kept]
+        params[opt] = {n: v[kept] for n, v in run["params"].items()}
+        if generation is not None:
+            tests[opt], vpt_starts[opt] = test[..., kept], vpt[:, kept]
+        if longterm is not None:
+            longs[opt] = long[..., kept]
+        infos = run.get("bfgs", [{}] * len(draws))
+        for seed, k in zip(seeds, kept):
+            info = infos[k]
+            rows.append({"optimizer": opt, "seed": seed, "restart": draws[k][1], "status": status[k], **scores[k],
+                         "train_seconds": run["seconds"] * restarts,  # every restart's training, for one seed
                          "bfgs_iterations": info.get("iterations", np.nan),
                          "bfgs_evaluations": info.get("evaluations", np.nan),
                          "bfgs_message": info.get("message", "")})
-        curves += [{"optimizer": opt, "phase": "sgd", "step": r["epoch"], **r} for r in run.get("curve", [])]
-        for k, info in enumerate(run.get("bfgs", [])):
-            curves += [{"optimizer": opt, "phase": "bfgs", "seed": seeds[k], "step": i + 1, "cost": c}
-                       for i, c in enumerate(info.get("curve", []))]
+        chosen = {draws[k]: seed for seed, k in zip(seeds, kept)}
+        curves += [{"optimizer": opt, "phase": "sgd", "step": r["epoch"], **r, "seed": chosen[r["seed"]]}
+                   for r in run.get("curve", []) if r["seed"] in chosen]
+        for seed, k in zip(seeds, kept):
+            curves += [{"optimizer": opt, "phase": "bfgs", "seed": seed, "step": i + 1, "cost": c}
+                       for i, c in enumerate(infos[k].get("curve", []))]
     timing["evaluate_seconds"] = time.perf_counter() - t0
-    out = {"rows": rows, "curves": curves, "params": {o: r["params"] for o, r in runs.items()},
-           "y": ys, "continuation": conts, "test": tests, "timing": timing, "spec": spec.to_dict()}
+    out = {"rows": rows, "curves": curves, "params": params,
+           "y": ys, "continuation": conts, "test": tests, "longterm": longs, "timing": timing, "spec": spec.to_dict()}
     if generation is not None:
         out.update(starts=starts_in_test(generation, train, validation), vpt_starts=vpt_starts)
     return out
@@ -203,6 +262,7 @@ def save_outputs(out, seeds, metrics_path, curves_path, params_path, predictions
         tests["starts"] = out["starts"]
         tests.update({f"start/{o}": c[:, 0, :] for o, c in out["test"].items()})
         tests.update({f"vpt_starts/{o}": v for o, v in out["vpt_starts"].items()})
+    tests.update({f"longterm/{o}": r[:, 0, :] for o, r in out.get("longterm", {}).items()})  # the first start's
     io.save_npz(predictions_path, seeds=seeds, **{f"y/{o}": v for o, v in out["y"].items()},
                 **{f"continuation/{o}": v for o, v in out["continuation"].items()}, **tests)
     curves = pd.DataFrame(out["curves"])  # a ridge fit has no curve: keep the columns all the same

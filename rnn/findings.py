@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 
-from .study import contenders, fmt, format_value, markdown, mean_ci, tutorial_comparison
+from .study import axes_by_base, contenders, fmt, format_value, markdown, mean_ci, pooled, tutorial_comparison
 
 QUESTIONS = (  # the tutorial's "Things to try", each answered by one or two ablation axes
     ("The initial weight values", ("init_scale_rec", "init_scale_in", "init_scale_out")),
@@ -27,9 +27,12 @@ END = "<!-- findings:end -->"
 LABELS = {"val_mse": "validation MSE", "nrmse_84": "NRMSE@84", "nrmse_200": "NRMSE@200",
           "vpt_steps": "valid steps", "vpt_lyapunov": "Lyapunov times",
           "vpt_steps_test": "test valid steps", "vpt_lyapunov_test": "test Lyapunov times",
-          "vpt_steps_val": "validation valid steps", "nrmse_84_test": "test NRMSE@84"}
+          "vpt_steps_val": "validation valid steps", "nrmse_84_test": "test NRMSE@84",
+          "d_stsp": "D_stsp", "d_h": "D_H"}
 RNN_MAX_HIDDEN = 60  # the generation question's "small RNN"
-TARGETS = {"rnn": 1.0, "reservoir": 3.0}  # Lyapunov times (median over start points, then over seeds)
+# Lyapunov times, median over start points, then over weight seeds, on every series; and the lowest run
+TARGETS = {"rnn": {"median": 2.0, "lowest": 0.5}, "reservoir": {"median": 5.0}}
+JAEGER_NRMSE_84 = 2.8e-4  # Jaeger (2001): 400 units, 3000 training samples, NRMSE over 84 free-running steps
 
 
 def _rows(table, variants, optimizer):
@@ -85,7 +88,8 @@ def verdict(table, axes, optimizer):
 
 
 def question_table(table, axes, baseline_settings, metrics=FINDINGS_METRICS):
-    part = table[table["axis"].isin(("baseline",) + tuple(axes))]
+    table = pooled(table)
+    part = table[table["axis"].isin(("baseline",) + tuple(axes)) & (table.get("base", "baseline") == "baseline")]
     metrics = [m for m in metrics if f"{m}_mean" in table]  # a short horizon has no NRMSE@200
     shown = [a for a in axes if a in set(part["axis"])]
     rows = []
@@ -102,57 +106,211 @@ CONTENDERS = {"tutorial": "the tutorial's recipe", "rnn": f"best RNN (≤ {RNN_M
               "reservoir": "reservoir (echo state network)"}
 
 
-def generation_question(table, runs, lyapunov):
+def _runs_of(runs, row):
+    """The runs (all series) behind one ablation-table row."""
+    return runs[(runs["variant"] == row["variant"]) & (runs["optimizer"] == row["optimizer"])]
+
+
+def _lyapunov_times(runs, lyapunov):
+    """Each run's test valid time in Lyapunov times (diverged runs count 0: they generate nothing)."""
+    steps = runs["vpt_steps_test"].to_numpy(dtype=float)
+    return np.where(runs["status"].to_numpy() == "diverged", 0.0, steps) * lyapunov
+
+
+def _median_mean(row, metric):
+    return f"{fmt(row[f'{metric}_median'])} ({mean_ci(row, metric)})"
+
+
+def floors_table(floors):
+    """The long-term measures' floor (independent true trajectories) and ceilings, from ``attractor.json``."""
+    rows = []
+    for case in dict.fromkeys(r["case"] for r in floors):
+        part = [r for r in floors if r["case"] == case]
+        label = {"truth": "floor: the generator itself (independent trajectories)", "constant": "a constant",
+                 "sine": "a pure sine", "noise": "white noise", "worst": "worst: a non-finite run"}.get(case, case)
+        values = [[r[k] for r in part] for k in ("d_stsp", "d_h")]
+        cells = [fmt(float(np.mean(v))) + (f" (max {fmt(float(np.max(v)))})" if len(v) > 1 else "") for v in values]
+        rows.append([label, part[0]["detail"] if len(part) == 1 else f"{len(part)} runs", *cells])
+    return markdown(["reference case", "detail", "D_stsp", "D_H"], rows)
+
+
+def _attractor_verdict(row, floors):
+    """One sentence: does the contender stay on the attractor? Nearer (on a log scale) to the floor than
+    to the nearest ceiling on both measures, or not, and which ceiling it resembles."""
+    if not floors or not np.isfinite(row.get("d_stsp_median", np.nan)):
+        return ""
+    cases = {}
+    for r in floors:
+        cases.setdefault(r["case"], []).append(r)
+    verdicts = []
+    for m in ("d_stsp", "d_h"):
+        floor = max(r[m] for r in cases.get("truth", []))
+        ceilings = {c: float(np.mean([r[m] for r in cases[c]])) for c in ("constant", "sine", "noise") if c in cases}
+        nearest = min(ceilings, key=ceilings.get)
+        cut = np.sqrt(max(floor, 1e-12) * ceilings[nearest])
+        value = row[f"{m}_median"]
+        closest = min(ceilings, key=lambda c: abs(np.log(max(value, 1e-12) / max(ceilings[c], 1e-12))))
+        verdicts.append((value <= cut, closest, value, floor, cut))
+    if all(v[0] for v in verdicts):
+        return (f"stays on the attractor: median D_stsp {fmt(verdicts[0][2])} and D_H {fmt(verdicts[1][2])}, each "
+                f"nearer the floor (largest {fmt(verdicts[0][3])}, {fmt(verdicts[1][3])}) than any ceiling")
+    like = {"constant": "a constant", "sine": "a cycle", "noise": "noise"}
+    return (f"leaves the attractor: median D_stsp {fmt(verdicts[0][2])}, D_H {fmt(verdicts[1][2])} "
+            f"(nearest reference: {like[verdicts[0][1]]} for D_stsp, {like[verdicts[1][1]]} for D_H)")
+
+
+def generation_question(table, runs, lyapunov, floors=None):
     """"What makes the network generate?": the tutorial's recipe, the best small RNN and the reservoir
-    (chosen on the validation start points, ``rnn.study.contenders``), scored on the test segment."""
+    (chosen on the validation start points, pooled over series, ``rnn.study.contenders``), scored on the
+    test segment of every series, with the long-term measures against their floor and ceilings."""
     picks = contenders(table, runs, RNN_MAX_HIDDEN)
     if not picks:
         return "No test segment was scored (data.test is 0)."
     settings = runs.drop_duplicates("variant").set_index("variant")
+    long = "d_stsp_median" in picks[next(iter(picks))]
     rows = []
     for key, row in picks.items():
         hidden = settings.loc[row["variant"], "hidden"] if "hidden" in settings else "?"
-        rows.append([CONTENDERS[key], f"{row['variant']} ({hidden} units)", row["optimizer"],
-                     str(row["vpt_steps_test_n"]), fmt(row["vpt_steps_test_median"]), mean_ci(row, "vpt_steps_test"),
-                     fmt(row["vpt_lyapunov_test_median"]), mean_ci(row, "vpt_lyapunov_test"),
-                     mean_ci(row, "nrmse_84_test"), mean_ci(row, "vpt_steps_val")])
-    header = ["", "variant", "optimizer", "n seeds", "test valid steps (median)", "mean ± 95% CI",
-              "Lyapunov times (median)", "mean ± 95% CI", "test NRMSE@84", "validation valid steps"]
-    lines = [markdown(header, rows), ""]
+        lt = _lyapunov_times(_runs_of(runs, row), lyapunov)
+        cells = [CONTENDERS[key], f"{row['variant']} ({hidden} units)", row["optimizer"], str(row["n"]),
+                 fmt(row["vpt_steps_test_median"]), mean_ci(row, "vpt_steps_test"), fmt(float(np.median(lt))),
+                 f"{int(np.sum(lt < 0.5))} of {len(lt)}", fmt(float(np.min(lt)))]
+        if long:
+            cells += [_median_mean(row, "d_stsp"), _median_mean(row, "d_h")]
+        rows.append(cells + [mean_ci(row, "nrmse_84_test"), mean_ci(row, "vpt_steps_val")])
+    header = ["", "variant", "optimizer", "runs", "test valid steps (median)", "mean ± 95% CI",
+              "Lyapunov times (median)", "runs < 0.5 Lyapunov time", "lowest run (Lyapunov times)"]
+    header += ["D_stsp median (mean ± 95% CI)", "D_H median (mean ± 95% CI)"] if long else []
+    lines = [markdown(header + ["test NRMSE@84", "validation valid steps"], rows), ""]
     time = 1.0 / lyapunov if lyapunov and np.isfinite(lyapunov) and lyapunov > 0 else float("nan")
+    series = sorted(runs["data_seed"].unique()) if "data_seed" in runs else [0]
     lines.append(f"Valid time: steps until the error first exceeds half the series' standard deviation, the median "
-                 f"over the test segment's {int(runs['n_starts'].max())} start points, then the median (or mean) "
-                 f"over seeds; one Lyapunov time is {fmt(time)} steps (measured, `results/data/lyapunov.json`). "
-                 "Each contender was chosen on the validation start points only.")
+                 f"over the test segment's {int(runs['n_starts'].max())} start points of each run; runs are weight "
+                 f"seeds × series (data seeds {', '.join(map(str, series))}), a diverged run counting 0. One "
+                 f"Lyapunov time is {fmt(time)} steps (measured, `results/data/lyapunov.json`). Each contender was "
+                 "chosen on the validation start points only.")
     lines.append("")
     for key in ("rnn", "reservoir"):
         if key in picks:
-            reached = picks[key]["vpt_lyapunov_test_median"] >= TARGETS[key]
-            lines.append(f"- Target for the {CONTENDERS[key]}: at least {fmt(TARGETS[key])} Lyapunov time"
-                         f"{'s' if TARGETS[key] != 1 else ''}: **{'reached' if reached else 'not reached'}** "
-                         f"({fmt(picks[key]['vpt_lyapunov_test_median'])}).")
+            lines.append(f"- {_target_verdict(key, picks[key], runs, lyapunov)}")
+    if "reservoir" in picks:
+        r = picks["reservoir"]
+        lines.append(f"- The reservoir's NRMSE over 84 free-running steps, {mean_ci(r, 'nrmse_84_test')} (mean over "
+                     f"its runs of the mean over test start points), against Jaeger's (2001) {fmt(JAEGER_NRMSE_84)} "
+                     "with 400 units and 3000 training samples (here 1500).")
+    if long:
+        for key, row in picks.items():
+            verdict = _attractor_verdict(row, floors)
+            if verdict:
+                lines.append(f"- On the attractor? {CONTENDERS[key]} ({row['variant']}): {verdict}.")
+        lines += ["", "Long-term measures, their floor and ceilings (`results/data/attractor.json`; each against the "
+                  "same reference trajectory; lower is closer; D_stsp in nats, D_H in [0, 1]):", "",
+                  floors_table(floors) if floors else "(no record)"]
     return "\n".join(lines)
 
 
-def findings_markdown(table, runs, baseline_settings, lyapunov, figures):
+def _target_verdict(key, row, runs, lyapunov):
+    """The target of a contender, judged on every series: median over weight seeds (and lowest run)."""
+    target = TARGETS[key]
+    part = _runs_of(runs, row)
+    per_series = {d: _lyapunov_times(g, lyapunov) for d, g in part.groupby("data_seed")} \
+        if "data_seed" in part else {0: _lyapunov_times(part, lyapunov)}
+    medians = {d: float(np.median(v)) for d, v in per_series.items()}
+    lowest = float(min(np.min(v) for v in per_series.values()))
+    reached = all(m >= target["median"] for m in medians.values())
+    text = (f"a median of at least {fmt(target['median'])} Lyapunov times on every series ("
+            + ", ".join(f"data seed {d}: {fmt(m)}" for d, m in medians.items()) + ")")
+    if "lowest" in target:
+        reached &= lowest >= target["lowest"]
+        text += f" and no run below {fmt(target['lowest'])} (lowest {fmt(lowest)})"
+    return f"Target for the {CONTENDERS[key]}: {text}: **{'reached' if reached else 'not reached'}**."
+
+
+def series_table(table, runs, lyapunov):
+    """The contenders on each series: every weight seed's test valid steps, and their median (steps and
+    Lyapunov times) — what the README used to type by hand from separate studies."""
+    picks = contenders(table, runs, RNN_MAX_HIDDEN)
+    if not picks or "data_seed" not in runs:
+        return ""
+    rows = []
+    for d in sorted(runs["data_seed"].unique()):
+        cells = [str(d)]
+        for row in picks.values():
+            part = _runs_of(runs, row)
+            part = part[part["data_seed"] == d].sort_values("seed")
+            steps = np.where(part["status"] == "diverged", np.nan, part["vpt_steps_test"].to_numpy(dtype=float))
+            kept = np.nan_to_num(steps, nan=0.0)
+            cells.append(", ".join(fmt(v) if np.isfinite(v) else "diverged" for v in steps)
+                         + f": **{fmt(float(np.median(kept)))}** ({fmt(float(np.median(kept)) * lyapunov)})")
+        rows.append(cells)
+    header = ["data seed"] + [f"{CONTENDERS[k]}: {r['variant']}, {r['optimizer']}" for k, r in picks.items()]
+    return markdown(header, rows)
+
+
+def around_question(table, runs, lyapunov, metrics=("vpt_steps_test", "vpt_lyapunov_test", "d_stsp", "d_h")):
+    """"What matters once the network generates?": each ablation around a named variant against it."""
+    table = pooled(table)
+    bases = [b for b in axes_by_base(table) if b != "baseline"]
+    metrics = [m for m in metrics if f"{m}_mean" in table]
+    out = []
+    for base in bases:
+        part = table[(table["variant"] == base) | ((table["base"] == base) & (table["axis"] != "variant"))]
+        rows = []
+        for _, row in part.iterrows():
+            lt = _lyapunov_times(_runs_of(runs, row), lyapunov)
+            rows.append([row["variant"], row["optimizer"], str(row["n"]), f"{int(np.sum(lt < 0.5))}"]
+                        + [mean_ci(row, m) for m in metrics])
+        out += [markdown(["variant", "optimizer", "runs", "runs < 0.5 Lyapunov time"] + [LABELS[m] for m in metrics],
+                         rows), ""]
+        for opt, group in part.groupby("optimizer", sort=False):
+            ref = group[group["variant"] == base]
+            if ref.empty:
+                continue
+            ref = ref.iloc[0]
+            for _, row in group[group["variant"] != base].iterrows():
+                out.append(f"- **{row['variant']}** ({opt}): test valid steps {mean_ci(row, 'vpt_steps_test')} "
+                           f"({compare(ref, row, 'vpt_steps_test', lower_is_better=False).replace('baseline', base)})"
+                           + (f"; D_stsp {mean_ci(row, 'd_stsp')} "
+                              f"({compare(ref, row, 'd_stsp').replace('baseline', base)})" if "d_stsp" in metrics else "")
+                           + (f"; {row['n_diverged']} of {row['n']} runs diverged" if row["n_diverged"] else "") + ".")
+        out.append("")
+    return "\n".join(out)
+
+
+def findings_markdown(table, runs, baseline_settings, lyapunov, figures, floors=None):
     """The whole generated block (tables, verdicts, figure links) as Markdown."""
-    optimizers = list(dict.fromkeys(table["optimizer"]))
+    optimizers = list(dict.fromkeys(pooled(table)["optimizer"]))
     out = [BEGIN, "", "#### The tutorial's printed numbers against the baseline here", "",
-           tutorial_comparison(runs), ""]
+           tutorial_comparison(runs[runs["data_seed"] == runs["data_seed"].min()] if "data_seed" in runs else runs),
+           ""]
     base = table[table["variant"] == "baseline"]
     out += ["#### Optimizers on the baseline", "",
             question_table(base, (), baseline_settings).replace("baseline ()", "baseline"), ""]
+    top = pooled(table)
+    top = top[top.get("base", "baseline") == "baseline"]
     for question, axes in QUESTIONS:
-        present = [a for a in axes if a in set(table["axis"])]
+        present = [a for a in axes if a in set(top["axis"])]
         if not present:
             continue
         out += [f"#### {question}", "", question_table(table, present, baseline_settings), ""]
-        out += [f"- {verdict(table, present, opt)}" for opt in optimizers if verdict(table, present, opt)]
+        out += [f"- {verdict(top, present, opt)}" for opt in optimizers if verdict(top, present, opt)]
         out += [f"\n![{a}]({figures[a]})" for a in present if a in figures]
         out.append("")
-    out += ["#### What makes the network generate?", "", generation_question(table, runs, lyapunov), ""]
+    out += ["#### What makes the network generate?", "", generation_question(table, runs, lyapunov, floors), ""]
     out += [f"![{name}]({path})\n" for name, path in figures.items()
-            if name in ("valid_time", "generation_continuations", "generation_attractors")]
+            if name in ("valid_time", "generation_continuations", "generation_attractors", "generation_longterm")]
+    per_series = series_table(table, runs, lyapunov)
+    if per_series:
+        out += ["#### On every series", "",
+                "Test valid steps of each weight seed on each series, and their median in steps (Lyapunov times):",
+                "", per_series, ""]
+    around = around_question(table, runs, lyapunov)
+    if around.strip():
+        out += ["#### What matters once the network generates?", "",
+                "The \"Things to try\" asked of a network trained to generate: each variant changes one setting "
+                "of its base; means ± 95% CIs over weight seeds (and series), compared with the base's.", "",
+                around]
+        out += [f"![{name}]({path})\n" for name, path in figures.items() if name == "around"]
     out += ["#### The tutorial's view: one continuation after the training segment", ""]
     out += [f"![{name}]({path})\n" for name, path in figures.items() if name in ("continuation_best", "attractor", "learning_curves")]
     out.append(END)

@@ -33,6 +33,13 @@ def continuation_graph(spec, K, length, train, horizon):
     return [x, *p.values()], [y, continuation]
 
 
+def one_step_graph(spec, K, length):
+    """Input [x (length, 1), *params]; output y (length, K), the teacher-forced predictions (y_t predicts x_{t+1})."""
+    x = pt.tensor("x", shape=(length, 1), dtype="float64")
+    p = symbolic_params(spec, K)
+    return [x, *p.values()], [predictions(spec, x, hidden_states(spec, x, p), p)]
+
+
 def starts_graph(spec, K, n_starts, warmup, horizon):
     """Continuations from ``n_starts`` start points at once, each after its own warm-up.
 

@@ -34,11 +34,12 @@ from scipy.stats import entropy
 
 from .data import generate
 
-DEFAULTS = {"steps": 10000, "discard": 2000, "reference": 100000, "seed": 10000, "lag": None, "dim": None,
+DEFAULTS = {"steps": 10000, "discard": 2000, "starts": 1, "reference": 100000, "seed": 10000, "lag": None, "dim": None,
             "bins": 20, "margin": 0.1, "smoothing": 1e-5, "nperseg": 1024, "sigma": 2.0}
 
 # key: (integer?, low, high, low excluded?, None allowed?); "steps" as a bound means longterm.steps
 _RANGES = {"steps": (True, 1000, None, False, False), "discard": (True, 0, None, False, False),
+           "starts": (True, 1, None, False, False),
            "reference": (True, "steps", None, False, False), "seed": (True, 0, None, False, False),
            "lag": (True, 1, None, False, True), "dim": (True, 1, 5, False, True),
            "bins": (True, 2, 100, False, False), "margin": (False, 0.0, 10.0, True, False),

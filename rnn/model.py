@@ -119,10 +119,18 @@ class Spec:
         return tuple(n for n in self.param_shapes if n.startswith("w_"))
 
 
+def seed_sequence(seed, stream):
+    """The entropy of one model's random stream ``stream`` (0: initial weights, 1: weight noise, 2: input
+    noise): [seed, stream] for a weight seed, [seed, stream, r] for its restart r > 0 given as (seed, r)."""
+    seed, restart = (seed if isinstance(seed, tuple) else (seed, 0))
+    return [int(seed), int(stream)] + ([int(restart)] if restart else [])
+
+
 def init_params(spec, seeds):
     """Stacked initial parameters for one model per seed: dict name -> (K, *shape) float64.
 
-    Model k draws w_xh, w_hh, w_ho (in that order) from ``default_rng([seed_k, 0])``, then b_h when
+    A seed is a weight seed or a (seed, restart) pair (``seed_sequence``; restart 0 is the seed itself).
+    Model k draws w_xh, w_hh, w_ho (in that order) from ``default_rng(seed_sequence(seed_k, 0))``, then b_h when
     ``init_scale_bias`` > 0 (a reservoir's random biases); other biases and w_xo start at zero, so the
     skip variant starts from the baseline's weights. With
     ``spec.spectral_radius`` set, each model's w_hh is then scaled to that spectral radius (the
@@ -131,7 +139,7 @@ def init_params(spec, seeds):
     scales = {"w_xh": spec.init_scale_in, "w_hh": spec.init_scale_rec, "w_ho": spec.init_scale_out}
     per_model = []
     for seed in seeds:
-        rng = np.random.default_rng([int(seed), 0])
+        rng = np.random.default_rng(seed_sequence(seed, 0))
         p = {}
         for name, shape in spec.param_shapes.items():
             if name in scales:

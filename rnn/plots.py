@@ -216,3 +216,70 @@ def benchmark(table):
     ax.legend(title="models stacked")
     fig.tight_layout()
     return fig
+
+
+def around(table, bases, metrics=("vpt_steps_test", "d_stsp", "d_h")):
+    """The ablations around each base variant (``table``: pooled rows), a row of panels per base: mean and
+    95% CI of each metric per variant and optimizer, the base on top (dotted line: its mean); red labels
+    count diverged runs, which the means leave out."""
+    metrics = [m for m in metrics if f"{m}_mean" in table]
+    parts = [table[(table["variant"] == b) | ((table["base"] == b) & (table["axis"] != "variant"))] for b in bases]
+    heights = [1 + 0.3 * part["variant"].nunique() for part in parts]
+    fig, grid = plt.subplots(len(bases), len(metrics), figsize=(4.2 * len(metrics), 0.8 + sum(heights)),
+                             squeeze=False, gridspec_kw={"height_ratios": heights})
+    for base, part, axes in zip(bases, parts, grid):
+        labels = list(dict.fromkeys(part["variant"]))  # the base first
+        pos = {v: len(labels) - 1 - i for i, v in enumerate(labels)}
+        for ax, m in zip(axes, metrics):
+            for j, (opt, g) in enumerate(part.groupby("optimizer", sort=False)):
+                y = np.array([pos[v] for v in g["variant"]]) + j * 0.15
+                ax.errorbar(g[f"{m}_mean"], y, xerr=g[f"{m}_ci95"].fillna(0), fmt="o", capsize=3,
+                            color=OPTIMIZER_COLORS.get(opt), label=opt)
+                for yi, (_, row) in zip(y, g.iterrows()):
+                    if row["n_diverged"]:
+                        ax.annotate(f"{row['n_diverged']}/{row['n']} diverged", (np.nanmean(g[f"{m}_mean"]), yi),
+                                    fontsize=7, color="red")
+            base_mean = part.loc[part["variant"] == base, f"{m}_mean"]
+            if len(base_mean):
+                ax.axvline(base_mean.iloc[0], color="0.6", ls=":", lw=1)
+            ax.set_yticks([pos[v] for v in labels],
+                          [f"{v} (base)" if v == base else v.removeprefix(f"{base}/") for v in labels]
+                          if ax is axes[0] else [])
+            ax.set(xlabel=f"{m.replace('_', ' ')} (mean ± 95% CI)")
+        axes[0].legend(fontsize=7)
+    fig.suptitle("the \"Things to try\" around a generating recipe: test valid steps and long-term divergences")
+    fig.tight_layout()
+    return fig
+
+
+def long_runs(reference, runs, lag, spectra, title=""):
+    """Long free runs against the reference trajectory: delay embedding (x(t), x(t - lag)) of each
+    (columns), and every run's smoothed power spectrum over the reference's (last column).
+
+    ``runs`` {label: (L,)}; ``spectra`` {label: (frequencies, power) or None} with the reference's
+    under "reference" (``rnn.longterm.spectrum``).
+    """
+    n = len(runs)
+    fig, axes = plt.subplots(1, n + 2, figsize=(3.2 * (n + 2), 3.4), squeeze=False)
+    ref = np.ravel(reference)
+    lo, hi = ref.min() - 0.3, ref.max() + 0.3
+    panels = [("reference", ref, "black")] + [(k, np.ravel(v), f"C{i}") for i, (k, v) in enumerate(runs.items())]
+    for ax, (label, v, color) in zip(axes[0], panels):
+        finite = np.isfinite(v)
+        v = np.clip(v[finite], lo, hi) if finite.any() else v[:0]
+        ax.plot(v[lag:], v[:-lag], ",", color=color, alpha=0.3)
+        ax.set(title=label if finite.all() else f"{label} (non-finite)", xlim=(lo, hi), ylim=(lo, hi),
+               xlabel="x(t)", ylabel=f"x(t - {lag})")
+    ax = axes[0, -1]
+    for i, (label, spec) in enumerate(spectra.items()):
+        if spec is None:
+            continue
+        frequencies, power = spec
+        ax.semilogy(frequencies, power, color="black" if label == "reference" else f"C{i - 1}", lw=1.6 if
+                    label == "reference" else 1, label=label)
+    ax.set(xlim=(0, 0.1), xlabel="frequency (cycles/sample)", ylabel="power (normalised, smoothed)",
+           title="spectra")
+    ax.legend(fontsize=6)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -15,11 +15,13 @@ BASELINE = {
     "init_scale_out": 0.01, "init_scale_bias": 0.0, "skip": False, "weight_noise": 0.0, "l1": 0.0, "l2": 1e-4,
     "lr": 0.3, "epochs": 1001, "bfgs_maxiter": 500, "bfgs_gtol": 1e-5,
     "spectral_radius": None, "input_noise": 0.0, "rollout_steps": 1, "rollout_stride": 1, "rollout_schedule": "doubling",
-    "washout": 100, "ridge": 1e-8,
+    "washout": 100, "ridge": 1e-8, "restarts": 1,
 }
 METRICS = ("train_mse", "val_mse", "nrmse_1", "nrmse_84", "nrmse_200", "nrmse_500", "nrmse_1000",
-           "vpt_steps", "vpt_lyapunov", "spectral_error", "vpt_steps_val", "vpt_steps_test", "vpt_lyapunov_test", "nrmse_84_test")
+           "vpt_steps", "vpt_lyapunov", "spectral_error", "vpt_steps_val", "vpt_steps_test", "vpt_lyapunov_test", "nrmse_84_test",
+           "d_stsp", "d_h")
 NAMED_AXIS = "variant"  # the axis of the named variants in the tables
+VARIANT_KEYS = ("optimizers", "data_seed", "ablations")  # what a named variant may hold besides baseline keys
 STATUSES = {
     "ok": "trained, and its free-running continuation stayed finite",
     "unstable": "trained (one-step metrics valid), but the continuation overflowed; continuation metrics NaN",
@@ -43,28 +45,87 @@ def format_value(value):
     return str(value)
 
 
+def data_seeds(config):
+    """The study's series: ``data.seed`` as a list (a single seed is a list of one)."""
+    seed = config["data"]["seed"]
+    return [int(s) for s in (seed if isinstance(seed, (list, tuple)) else [seed])]
+
+
+def _ablated(key, values, base_name, base_settings, optimizers, series):
+    """One variant per value of one ablated key around ``base_name``: {name: variant}."""
+    prefix = "" if base_name == "baseline" else f"{base_name}/"
+    return {f"{prefix}{key}-{format_value(v)}": {
+        "axis": key, "value": format_value(v), "base": base_name, "settings": {**base_settings, key: v},
+        "optimizers": optimizers, "data_seeds": series} for v in values}
+
+
+def _axes(block):
+    """An ``ablations`` block without its ``data_seed`` entry (the series it runs on, not an axis)."""
+    return {k: v for k, v in (block or {}).items() if k != "data_seed"}
+
+
 def variants(config):
-    """Ordered {name: {"axis", "value", "settings", "optimizers"}}: the baseline, one variant per
-    ablation value, then the named variants (axis ``variant``, value their name), each with its
-    own optimizers or the study's."""
+    """Ordered {name: {"axis", "value", "base", "settings", "optimizers", "data_seeds"}}: the baseline, one
+    variant per value of the ``ablations`` block, each named variant, then one variant per value of
+    a named variant's own ``ablations`` block (named ``<variant>/<key>-<value>``).
+
+    ``base`` is the variant whose one setting a variant changes (``baseline`` for the top-level
+    ablations; a named variant is its own base). ``data_seeds`` are the series a variant runs on:
+    every series of the study unless its block names a ``data_seed`` list (a variant's own
+    ablations inherit the variant's).
+    """
     base = {**BASELINE, **config.get("baseline", {})}
     optimizers = list(config.get("optimizers", ["sgd", "bfgs", "sgd+bfgs"]))
-    out = {"baseline": {"axis": "baseline", "value": "", "settings": base, "optimizers": optimizers}}
-    for key, values in (config.get("ablations") or {}).items():
-        for value in values:
-            out[f"{key}-{format_value(value)}"] = {"axis": key, "value": format_value(value),
-                                                   "settings": {**base, key: value}, "optimizers": optimizers}
+    every = data_seeds(config)
+    out = {"baseline": {"axis": "baseline", "value": "", "base": "baseline", "settings": base,
+                        "optimizers": optimizers, "data_seeds": every}}
+    block = config.get("ablations") or {}
+    for key, values in _axes(block).items():
+        out.update(_ablated(key, values, "baseline", base, optimizers, list(block.get("data_seed", every))))
+    nested = {}
     for name, named in (config.get("variants") or {}).items():
-        settings = {**base, **{k: v for k, v in named.items() if k != "optimizers"}}
-        out[name] = {"axis": NAMED_AXIS, "value": name, "settings": settings,
-                     "optimizers": list(named.get("optimizers", optimizers))}
-    return out
+        settings = {**base, **{k: v for k, v in named.items() if k not in VARIANT_KEYS}}
+        series = list(named.get("data_seed", every))
+        own = list(named.get("optimizers", optimizers))
+        out[name] = {"axis": NAMED_AXIS, "value": name, "base": name, "settings": settings, "optimizers": own,
+                     "data_seeds": series}
+        block = named.get("ablations") or {}
+        for key, values in _axes(block).items():
+            nested.update(_ablated(key, values, name, settings, own, list(block.get("data_seed", series))))
+    return {**out, **nested}
+
+
+def jobs(variant_table):
+    """Every (variant, data seed) pair that runs: one training job each."""
+    return [(name, seed) for name, v in variant_table.items() for seed in v["data_seeds"]]
 
 
 def data_length(data):
     """Samples to generate: ``data.length``, or train + validation + test when it is null."""
     length = data.get("length")
     return int(length) if length is not None else int(data["train"] + data["validation"] + data.get("test", 0))
+
+
+def _check_series(where, seeds, allowed):
+    """Raise ConfigError unless ``seeds`` is a non-empty list of distinct data seeds of the study."""
+    if not isinstance(seeds, (list, tuple)) or not seeds or len(set(seeds)) != len(seeds) \
+            or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise ConfigError(f"{where}: must be a non-empty list of distinct integers >= 0, got {seeds!r}")
+    unknown = [s for s in seeds if s not in allowed]
+    if unknown:
+        raise ConfigError(f"{where}: {unknown[0]} is not one of the study's data seeds (data.seed: {allowed})")
+
+
+def _check_ablations(where, block):
+    """Keys, values and names of one ``ablations`` block (``where``: its config path)."""
+    for key, values in _axes(block).items():
+        if key not in BASELINE:
+            raise ConfigError(f"{where}.{key}: not a baseline key; allowed: {', '.join(BASELINE)}, data_seed")
+        if not values:
+            raise ConfigError(f"{where}.{key}: must list at least one value")
+        names = [format_value(v) for v in values]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"{where}.{key}: values repeat: {values!r}")
 
 
 def check_config(config):
@@ -76,6 +137,11 @@ def check_config(config):
 
     data, horizon = config["data"], config["horizon"]
     length = data_length(data)
+    seed = data["seed"]
+    series = seed if isinstance(seed, (list, tuple)) else [seed]
+    if not series or len(set(series)) != len(series) or any(isinstance(s, bool) or int(s) != s or s < 0 for s in series):
+        raise ConfigError(f"data.seed: must be an integer >= 0 or a non-empty list of distinct ones, got {seed!r}")
+    series = data_seeds(config)
     if data["train"] + data["validation"] + data.get("test", 0) > length:
         raise ConfigError(f"data.train + data.validation + data.test ({data['train']} + {data['validation']} + "
                           f"{data.get('test', 0)}) must be <= data.length ({length})")
@@ -89,29 +155,40 @@ def check_config(config):
                              + data["test"])
         except ValueError as exc:
             raise ConfigError(str(exc).replace("length - train - validation", "data.test")) from None
+    check_longterm(config)
     seeds = config["seeds"]
     if not seeds or len(set(seeds)) != len(seeds) or any(isinstance(s, bool) or int(s) != s for s in seeds):
         raise ConfigError(f"seeds: must be a non-empty list of distinct integers, got {seeds!r}")
     if not config["optimizers"] or len(set(config["optimizers"])) != len(config["optimizers"]):
         raise ConfigError(f"optimizers: must be a non-empty list without repeats, got {config['optimizers']!r}")
-    for key, values in (config.get("ablations") or {}).items():
-        if key not in BASELINE:
-            raise ConfigError(f"ablations.{key}: not a baseline key; allowed: {', '.join(BASELINE)}")
-        if not values:
-            raise ConfigError(f"ablations.{key}: must list at least one value")
-        names = [format_value(v) for v in values]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"ablations.{key}: values repeat: {values!r}")
-    ablated = {f"{key}-{format_value(v)}" for key, values in (config.get("ablations") or {}).items() for v in values}
+    block = config.get("ablations") or {}
+    _check_ablations("ablations", block)
+    if "data_seed" in block:
+        _check_series("ablations.data_seed", block["data_seed"], series)
+    taken = set(variants({**config, "variants": {}}))
     for name, named in (config.get("variants") or {}).items():
-        if name == "baseline" or name in ablated:
+        if name in taken:
             raise ConfigError(f"variants.{name}: the name is taken by {'the baseline' if name == 'baseline' else 'an ablation variant'}; choose another")
-        unknown = sorted(set(named) - set(BASELINE) - {"optimizers"})
+        unknown = sorted(set(named) - set(BASELINE) - set(VARIANT_KEYS))
         if unknown:
-            raise ConfigError(f"variants.{name}.{unknown[0]}: not a baseline key; allowed: {', '.join(BASELINE)}, optimizers")
+            raise ConfigError(f"variants.{name}.{unknown[0]}: not a baseline key; allowed: {', '.join(BASELINE)}, "
+                              f"{', '.join(VARIANT_KEYS)}")
+        if "data_seed" in named:
+            _check_series(f"variants.{name}.data_seed", named["data_seed"], series)
+        block = named.get("ablations") or {}
+        _check_ablations(f"variants.{name}.ablations", block)
+        if "data_seed" in block:
+            _check_series(f"variants.{name}.ablations.data_seed", block["data_seed"],
+                          list(named.get("data_seed", series)))
     for name, variant in variants(config).items():
-        where = {"baseline": "baseline", NAMED_AXIS: f"variants.{name}"}.get(
-            variant["axis"], f"ablations.{variant['axis']} (value {variant['value']})")
+        if variant["axis"] == "baseline":
+            where = "baseline"
+        elif variant["axis"] == NAMED_AXIS:
+            where = f"variants.{name}"
+        elif variant["base"] == "baseline":
+            where = f"ablations.{variant['axis']} (value {variant['value']})"
+        else:
+            where = f"variants.{variant['base']}.ablations.{variant['axis']} (value {variant['value']})"
         settings = variant["settings"]
         try:
             spec = Spec.from_dict(settings)
@@ -124,6 +201,20 @@ def check_config(config):
                                  "to leave rows for the ridge fit")
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: {exc}") from None
+
+
+def check_longterm(config):
+    """``longterm``: the long free runs' settings (``rnn.longterm.check_settings``), and their start
+    point's room in the test segment; returns the settings with defaults, or None without a test segment."""
+    from .longterm import check_settings
+
+    if not config["data"].get("test", 0):
+        return None
+    try:
+        settings = check_settings(config.get("longterm") or {})
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return settings
 
 
 def module_sources(modules, package_dir=Path(__file__).parent):
@@ -157,19 +248,27 @@ def ci95(values):
     return float(t.ppf(0.975, n - 1) * np.std(values, ddof=1) / math.sqrt(n))
 
 
+POOLED = "all"  # ablation.csv's data_seed of the rows that pool every series a variant ran on
+
+
 def ablation_table(runs, metrics=METRICS):
-    """Per variant x optimizer: n runs, counts per status, and n/mean/std/ci95 of each metric.
+    """Per series (``data_seed``) and pooled over all series (``data_seed`` "all"), per variant x optimizer:
+    n runs, counts per status, and n/mean/median/std/ci95 of each metric.
 
     Diverged runs are counted, never averaged; for continuation metrics only finite values count.
     """
     import pandas as pd
 
+    runs = runs.assign(**{k: v for k, v in (("data_seed", 0), ("base", "baseline")) if k not in runs})
     metrics = [m for m in metrics if m in runs.columns]
+    keys = ["data_seed", "variant", "base", "axis", "value", "optimizer"]
+    runs = runs.assign(series=runs["data_seed"])
+    both = pd.concat([runs.assign(data_seed=runs["data_seed"].astype(str)), runs.assign(data_seed=POOLED)])
     rows = []
-    keys = ["variant", "axis", "value", "optimizer"]
-    for key, group in runs.groupby(keys, sort=False):
+    for key, group in both.groupby(keys, sort=False):
         row = dict(zip(keys, key))
         row["n"] = len(group)
+        row["n_series"] = group["series"].nunique()
         for status in STATUSES:
             row[f"n_{status}"] = int((group["status"] == status).sum())
         kept = group[group["status"] != "diverged"]
@@ -179,10 +278,18 @@ def ablation_table(runs, metrics=METRICS):
             row[f"{m}_n"] = len(values)
             row[f"{m}_mean"] = float(values.mean()) if len(values) else float("nan")
             row[f"{m}_median"] = float(np.median(values)) if len(values) else float("nan")
+            row[f"{m}_min"] = float(values.min()) if len(values) else float("nan")
             row[f"{m}_std"] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
             row[f"{m}_ci95"] = ci95(values)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def pooled(table):
+    """The rows of an ablation table that pool every series (one per variant x optimizer)."""
+    if "data_seed" not in table:
+        return table
+    return table[table["data_seed"].astype(str) == POOLED]
 
 
 def fmt(value, digits=3):
@@ -216,21 +323,34 @@ def mean_ci(row, metric):
     return fmt(mean) + (f" ± {fmt(ci, 2)}" if np.isfinite(ci) else "")
 
 
-def ablation_markdown(table, metrics=("val_mse", "nrmse_84", "nrmse_200", "vpt_steps", "vpt_lyapunov")):
-    """Markdown: one table per axis (with the baseline first), mean ± 95% CI and counts."""
+def axes_by_base(table):
+    """{base: [its ablation axes]}, the baseline first: each axis's variants vary that base in one key."""
+    table = table.assign(**{"base": "baseline"} if "base" not in table else {})
+    varied = table[~table["axis"].isin(("baseline", NAMED_AXIS))]
+    out = {"baseline": []}
+    for base, axis in dict.fromkeys(zip(varied["base"], varied["axis"])):
+        out.setdefault(base, []).append(axis)
+    return out
+
+
+def ablation_markdown(table, metrics=("val_mse", "nrmse_84", "vpt_steps_test", "d_stsp", "d_h")):
+    """Markdown: one table per ablation axis, its base first (pooled over series), mean ± 95% CI and counts."""
+    table = pooled(table)
     metrics = [m for m in metrics if f"{m}_mean" in table.columns]
     lines = []
-    axes = [a for a in table["axis"].unique() if a != "baseline"] or ["baseline"]
-    for axis in axes:
-        part = table[(table["axis"] == axis) | (table["axis"] == "baseline")]
-        rows = [[row["variant"], row["optimizer"], str(row["n_ok"] + row["n_unstable"]), str(row["n_diverged"])]
-                + [mean_ci(row, m) for m in metrics] for _, row in part.iterrows()]
-        lines += [f"### {axis}", "", markdown(["variant", "optimizer", "n ok", "diverged"] + metrics, rows), ""]
+    for base, axes in axes_by_base(table).items():
+        for axis in axes or (["baseline"] if base == "baseline" else []):
+            part = table[(table["variant"] == base) | ((table["axis"] == axis) & (table["base"] == base))]
+            rows = [[row["variant"], row["optimizer"], str(row["n_ok"] + row["n_unstable"]), str(row["n_diverged"])]
+                    + [mean_ci(row, m) for m in metrics] for _, row in part.iterrows()]
+            title = axis if base == "baseline" else f"{base}: {axis}"
+            lines += [f"### {title}", "", markdown(["variant", "optimizer", "n ok", "diverged"] + metrics, rows), ""]
     return "\n".join(lines)
 
 
 def best_variant(table):
-    """(variant, optimizer) with the longest mean valid prediction time (then lowest NRMSE at 84 steps)."""
+    """(variant, optimizer) with the longest mean valid prediction time (then lowest NRMSE at 84 steps), pooled."""
+    table = pooled(table)
     usable = table[(table["n_ok"] > 0) & table["vpt_steps_mean"].notna()]
     if usable.empty:
         return None
@@ -240,17 +360,21 @@ def best_variant(table):
 
 
 def contenders(table, runs, max_hidden=60):
-    """The generation question's three (variant, optimizer) pairs, chosen on validation only:
+    """The generation question's three (variant, optimizer) pairs, chosen on validation only, pooled over
+    series, among the variants that ran on every series of the study:
 
     ``tutorial``: the baseline trained as the tutorial did (SGD, then BFGS); ``rnn``: of every
     gradient-trained run with at most ``max_hidden`` units, the one with the longest mean valid time
     over the validation start points (ties: the lower validation MSE); ``reservoir``: the same among
     the ``ridge`` runs. A key is missing when nothing qualifies (e.g. no test segment, no reservoir).
     """
+    table = pooled(table)
     if "vpt_steps_val_mean" not in table:
         return {}
     hidden = runs.groupby("variant")["hidden"].first() if "hidden" in runs else None
     scored = table[table["vpt_steps_val_n"] > 0]
+    if "n_series" in scored and "data_seed" in runs:
+        scored = scored[scored["n_series"] == runs["data_seed"].nunique()]
     out = {}
     base = scored[scored["variant"] == "baseline"]
     if not base.empty:
@@ -288,12 +412,12 @@ def tutorial_comparison(runs):
 
 
 def timing_split(runs, job_wall=None):
-    """Seconds summed over the training jobs (one per variant), by phase: compile (and first calls),
+    """Seconds summed over the training jobs (one per variant and series), by phase: compile (and first calls),
     SGD, quasi-Newton (BFGS, L-BFGS), ridge, closed-loop training (every optimizer of a variant
     with ``rollout_steps`` > 1), evaluation, and, given each job's wall time ``job_wall``
-    {variant: seconds}, what is left: process start, imports and writing the outputs."""
+    {job: seconds}, what is left: process start, imports and writing the outputs."""
     split = dict.fromkeys(["compile", "sgd", "quasi-newton", "ridge", "closed-loop training", "evaluate"], 0.0)
-    for variant, rows in runs.groupby("variant", sort=False):
+    for _, rows in runs.groupby([k for k in ("variant", "data_seed") if k in runs], sort=False):
         first = rows.iloc[0]
         train = float(first["job_train_seconds"])
         split["compile"] += float(first["job_compile_seconds"])

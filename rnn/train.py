@@ -17,13 +17,14 @@ from .quasi_newton import BLOWUP
 
 OPTIMIZERS = ("sgd", "bfgs", "sgd+bfgs", "lbfgs", "sgd+lbfgs", "ridge", "ridge+bfgs", "ridge+lbfgs")
 SCHEDULES = ("doubling", "fixed")
-TRAINING_KEYS = ("lr", "epochs", "bfgs_maxiter", "bfgs_gtol", "ridge", "rollout_schedule")  # check_settings' keys
+TRAINING_KEYS = ("lr", "epochs", "bfgs_maxiter", "bfgs_gtol", "ridge", "rollout_schedule", "restarts")  # check_settings'
+MAX_RESTARTS = 16
 
 log = logging.getLogger(__name__)
 
 
 def check_settings(lr=0.3, epochs=1001, bfgs_maxiter=500, bfgs_gtol=1e-5, log_every=10, ridge=1e-8,
-                   rollout_schedule="doubling"):
+                   rollout_schedule="doubling", restarts=1):
     """Raise ValueError naming the first bad training setting."""
     from .ridge import check_ridge
 
@@ -36,6 +37,8 @@ def check_settings(lr=0.3, epochs=1001, bfgs_maxiter=500, bfgs_gtol=1e-5, log_ev
     for name, value in (("epochs", epochs), ("bfgs_maxiter", bfgs_maxiter), ("log_every", log_every)):
         if isinstance(value, bool) or int(value) != value or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if isinstance(restarts, bool) or int(restarts) != restarts or not 1 <= restarts <= MAX_RESTARTS:
+        raise ValueError(f"restarts must be an integer from 1 to {MAX_RESTARTS}, got {restarts!r}")
 
 
 def check_optimizers(optimizers):
@@ -63,9 +66,11 @@ def horizons(rollout_steps, schedule="doubling"):
 
 
 def noise_generators(seeds, stream=1):
-    """One noise generator per model, independent of its weight draws: ``default_rng([seed, stream])``
-    (stream 1: weight noise, 2: input noise)."""
-    return [np.random.default_rng([int(s), stream]) for s in seeds]
+    """One noise generator per model, independent of its weight draws: ``default_rng(seed_sequence(seed,
+    stream))`` (stream 1: weight noise, 2: input noise; ``rnn.model.seed_sequence``)."""
+    from .model import seed_sequence
+
+    return [np.random.default_rng(seed_sequence(s, stream)) for s in seeds]
 
 
 def noise_streams(spec, seeds):
@@ -192,6 +197,26 @@ def fit_ridge(compiled, x, params, seeds, ridge):
     for k in np.flatnonzero(~ok):
         log.warning("seed %s: the ridge read-out could not be solved; reported as diverged", seeds[k])
     return fitted, ~ok
+
+
+def warm_up(compiled, x, params, optimizers, epochs=1001, log_every=10, rollout_schedule="doubling"):
+    """Call once every compiled function that ``train_all`` will call with these settings (SGD's epoch
+    chunks and the quasi-Newton losses of each horizon, the ridge fit's states), so that the JIT's
+    compiling is timed apart from training. The calls change nothing: SGD's epochs are all inactive."""
+    K, steps = compiled.K, horizons(compiled.spec.rollout_steps, rollout_schedule)
+    methods = {o.rpartition("+")[::2] for o in optimizers}  # (first phase or "", method)
+    if any("sgd" in pair for pair in methods):
+        for R, budget in zip(steps, stage_budgets(epochs, len(steps))):
+            n = min(log_every, budget)
+            if n:
+                compiled.sgd_epochs(x, params, 0.0, np.full(K, np.inf), np.zeros(K, bool), np.zeros(n, bool),
+                                    np.zeros(n, bool), None, R)
+    for first, method in methods:
+        if method in quasi_newton.METHODS:
+            for R in (steps[-1:] if first == "sgd" else steps):
+                compiled.loss_and_grad(x, params, None, R)
+    if any("ridge" in pair for pair in methods):
+        compiled.states(x, params)
 
 
 def train_all(compiled, x_train, seeds, optimizers, lr=0.3, epochs=1001, bfgs_maxiter=500, bfgs_gtol=1e-5,

@@ -1,14 +1,14 @@
 """Check a rerun of the study against the published one: the same runs, the same numbers within stated bounds.
 
 ``compare(rerun, published, same_environment)`` lines up two ``runs.csv`` tables by variant,
-optimizer and seed and returns what agrees and every difference beyond tolerance; ``report``
+series (data seed), optimizer and seed and returns what agrees and every difference beyond tolerance; ``report``
 writes it as Markdown text. The rules, and why (README, "Checking a rerun"):
 
 - deterministic optimizers (``DETERMINISTIC``: SGD, the ridge readout) give the same bits for the
   same software on the same CPU: each run's metrics must agree exactly when the environment
   records match, else within ``DETERMINISTIC_RTOL`` relative (integer-valued metrics exactly);
 - every other optimizer (BFGS, L-BFGS, ...) turns last-bit differences into a slightly different
-  optimum: per variant x optimizer, the mean over seeds of each metric must lie within
+  optimum: per variant x series x optimizer, the mean over seeds of each metric must lie within
   ``tolerance()`` of the published mean: the larger of the published 95% CI half-width and
   ``MEAN_RTOL`` of the published mean;
 - a run's status (ok, unstable, diverged), the settings that say what was run, and which
@@ -31,7 +31,8 @@ import pandas as pd
 from . import io, provenance
 from .study import BASELINE, ci95, fmt, markdown
 
-KEYS = ["variant", "optimizer", "seed"]
+KEYS = ["variant", "data_seed", "optimizer", "seed"]
+GROUP = KEYS[:3]  # what one row of the report covers: a variant's runs with one optimizer on one series
 STATUS = "status"
 SETTINGS = ("axis", "value", "backend", *BASELINE)  # columns that say what was run, whatever their values
 IGNORED = re.compile(r"seconds|iterations|evaluations|message")  # timing; an optimizer's own counts and words
@@ -42,21 +43,23 @@ MEAN_RTOL = 0.01
 
 @dataclass
 class Difference:
-    """One difference beyond tolerance: where (variant, optimizer, seed), what (a column, or the run itself), how."""
-    variant: str
-    optimizer: str
+    """One difference beyond tolerance: where (the (variant, data seed, optimizer) group, as far as known, and
+    the seed), what (a column, or the run itself), how."""
+    group: tuple
     what: str
     text: str
     seed: object = None
 
     def __str__(self):
-        where = [self.variant, self.optimizer, f"seed {self.seed}" if self.seed is not None else ""]
+        variant, series, optimizer = (*self.group, None, None, None)[:3]
+        where = [variant, f"data seed {series}" if series is not None else "", optimizer,
+                 f"seed {self.seed}" if self.seed is not None else ""]
         return ", ".join([w for w in where if w] + [f"{self.what}: {self.text}"])
 
 
 @dataclass
 class Comparison:
-    """What ``compare`` found: one report row per variant x optimizer, the columns by role, the differences."""
+    """What ``compare`` found: one report row per variant x series x optimizer, the columns by role, the differences."""
     rows: list = field(default_factory=list)
     differences: list = field(default_factory=list)
     metrics: list = field(default_factory=list)
@@ -77,8 +80,8 @@ def read_runs(path):
     repeated = frame[frame.duplicated(KEYS, keep=False)]
     if len(repeated):
         first = repeated.iloc[0]
-        raise io.BadFileError(path, f"more than one row for variant {first['variant']}, optimizer "
-                                    f"{first['optimizer']}, seed {first['seed']}")
+        raise io.BadFileError(path, f"more than one row for variant {first['variant']}, data seed "
+                                    f"{first['data_seed']}, optimizer {first['optimizer']}, seed {first['seed']}")
     return frame
 
 
@@ -130,7 +133,7 @@ def _integer_valued(*columns):
     return bool(np.all(values == np.round(values)))
 
 
-def _per_run(variant, optimizer, pub, new, metrics, exact):
+def _per_run(group, pub, new, metrics, exact):
     """A deterministic optimizer: every metric of every run. Returns (differences, (largest |Δ|/tolerance, metric))."""
     found, worst = [], (0.0, "")
     for m in metrics:
@@ -143,7 +146,7 @@ def _per_run(variant, optimizer, pub, new, metrics, exact):
             worst = max(worst, (ratio, m))
             if ratio > 1:
                 bound = "exactly" if strict else f"within {DETERMINISTIC_RTOL:g} relative"
-                found.append(Difference(variant, optimizer, m, f"{_text(b)} here against {_text(a)} published "
+                found.append(Difference(group, m, f"{_text(b)} here against {_text(a)} published "
                                                                f"(must agree {bound})", seed))
     return found, worst
 
@@ -154,14 +157,14 @@ def _kept(runs, metric):
     return values[np.isfinite(values)]
 
 
-def _means(variant, optimizer, pub, new, metrics):
+def _means(group, pub, new, metrics):
     """Any other optimizer: the mean over seeds of each metric, within ``tolerance``."""
     found, worst = [], (0.0, "")
     for m in metrics:
         a, b = _kept(pub, m), _kept(new, m)
         if len(a) != len(b):
             worst = max(worst, (math.inf, m))
-            found.append(Difference(variant, optimizer, m, f"finite in {len(b)} runs here against {len(a)} published"))
+            found.append(Difference(group, m, f"finite in {len(b)} runs here against {len(a)} published"))
             continue
         if not len(a):
             continue
@@ -175,25 +178,24 @@ def _means(variant, optimizer, pub, new, metrics):
                 why = "the published 95% CI"
             else:
                 why = f"{MEAN_RTOL:.0%} of the published mean" + (", whose seeds all agree" if ci == 0 else "")
-            found.append(Difference(variant, optimizer, m, f"mean {fmt(mean_b, 4)} here against {fmt(mean_a, 4)} "
+            found.append(Difference(group, m, f"mean {fmt(mean_b, 4)} here against {fmt(mean_a, 4)} "
                                                            f"published{moved}; tolerance ± {fmt(tol, 2)} ({why})"))
     return found, worst
 
 
 def _missing(rerun, published):
-    """Variants, optimizers and seeds in one table only, each named once, at its coarsest level."""
+    """Variants, series, optimizers and seeds in one table only, each named once, at its coarsest level."""
     def keys(frame, n):
         return set(frame[KEYS[:n]].itertuples(index=False, name=None))
 
     found = []
-    for n, what in ((1, "variant"), (2, "optimizer"), (3, "run")):
+    for n, what in ((1, "variant"), (2, "series"), (3, "optimizer"), (4, "run")):
         here, there = keys(rerun, n), keys(published, n)
         parents = keys(rerun, n - 1) & keys(published, n - 1) if n > 1 else {()}
         for key in sorted(here ^ there, key=str):
             if key[:-1] in parents:
                 where = "only in the rerun" if key in here else "missing from the rerun"
-                variant, optimizer = (*key, "")[:2]
-                found.append(Difference(variant, optimizer, what, where, key[2] if n == 3 else None))
+                found.append(Difference(key[:3], what, where, key[3] if n == 4 else None))
     return found
 
 
@@ -208,7 +210,7 @@ def compare(rerun, published, same_environment=False):
     for c in [*metrics, *settings]:
         for frame, name in ((published, "the published table"), (rerun, "the rerun")):
             if c not in frame:
-                result.differences.append(Difference("", "", c, f"column missing from {name}"))
+                result.differences.append(Difference((), c, f"column missing from {name}"))
     both = [c for c in [STATUS, *settings, *metrics] if c in published and c in rerun]
     metrics, settings = [c for c in metrics if c in both], [c for c in settings if c in both]
 
@@ -216,23 +218,23 @@ def compare(rerun, published, same_environment=False):
     common = pub_all.index.intersection(new_all.index, sort=False)
     pub_all, new_all = pub_all.loc[common], new_all.loc[common]
     result.runs = len(common)
-    pairs = set(common.droplevel("seed"))
-    for variant, optimizer in dict.fromkeys(zip(published["variant"], published["optimizer"])):
-        if (variant, optimizer) not in pairs:  # not in the rerun: named by _missing
+    groups = set(common.droplevel("seed"))
+    for group in dict.fromkeys(published[GROUP].itertuples(index=False, name=None)):
+        if group not in groups:  # not in the rerun: named by _missing
             continue
-        pub, new = (t.xs((variant, optimizer), level=["variant", "optimizer"]) for t in (pub_all, new_all))
-        found = [Difference(variant, optimizer, c, f"{_text(b)} here against {_text(a)} published", seed)
+        pub, new = (t.xs(group, level=GROUP) for t in (pub_all, new_all))
+        found = [Difference(group, c, f"{_text(b)} here against {_text(a)} published", seed)
                  for c in [STATUS, *settings] for seed, a, b in zip(pub.index, pub[c], new[c]) if not _same(a, b)]
         agree = (pub[STATUS] == new[STATUS]).to_numpy()
-        if optimizer in DETERMINISTIC:
+        if group[2] in DETERMINISTIC:
             rule = "each run, " + ("exactly" if same_environment else f"{DETERMINISTIC_RTOL:g} relative")
-            more, worst = _per_run(variant, optimizer, pub[agree], new[agree], metrics, same_environment)
+            more, worst = _per_run(group, pub[agree], new[agree], metrics, same_environment)
         else:
             rule = f"mean over seeds, max(95% CI, {MEAN_RTOL:.0%})"
-            more, worst = _means(variant, optimizer, pub[agree], new[agree], metrics)
+            more, worst = _means(group, pub[agree], new[agree], metrics)
         found += more
         result.differences += found
-        result.rows.append([variant, optimizer, rule, str(len(pub)),
+        result.rows.append([*group, rule, str(len(pub)),
                             "same" if agree.all() else f"{int((~agree).sum())} differ",
                             f"{len(metrics) - len({d.what for d in more})} of {len(metrics)}",
                             f"{worst[0]:.2g} ({worst[1]})" if worst[0] else "0",
@@ -241,7 +243,7 @@ def compare(rerun, published, same_environment=False):
 
 
 def report(result, rerun_path="the rerun", published_path="the published table", environment=None):
-    """The comparison as Markdown: environment, one row per variant x optimizer, bit-identity, differences, verdict.
+    """The comparison as Markdown: environment, one row per variant x series x optimizer, bit-identity, differences, verdict.
 
     ``environment``: what differs from the published environment record ([] if nothing, None if no record).
     """
@@ -252,7 +254,7 @@ def report(result, rerun_path="the rerun", published_path="the published table",
         env = ("no published record" if environment is None else "differs from the published record: "
                + "; ".join(environment)) + (f"; deterministic optimizers must agree within {DETERMINISTIC_RTOL:g} "
                                              "relative (integer-valued metrics exactly)")
-    header = ["variant", "optimizer", "rule", "runs", "status", "metrics agreeing", "largest |Δ|/tolerance", "verdict"]
+    header = ["variant", "data seed", "optimizer", "rule", "runs", "status", "metrics agreeing", "largest |Δ|/tolerance", "verdict"]
     lines = [f"# Verify: {rerun_path} against {published_path}", "",
              f"Environment: {env}.", "",
              f"Compared {result.runs} runs present in both tables. Metrics: {', '.join(result.metrics) or 'none'}. "

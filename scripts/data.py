@@ -1,4 +1,4 @@
-"""Rule data: generate the series once per data config."""
+"""Rule data: generate one series (one data seed)."""
 from rnn import data, io
 
 io.job_logging(snakemake.log[0])

@@ -8,7 +8,7 @@ from rnn import findings, io, provenance
 
 io.job_logging(snakemake.log[0])
 runs = io.load_csv(snakemake.input.runs, ["variant", "optimizer", "status"])
-table = io.load_csv(snakemake.input.ablation, ["variant", "axis", "value", "optimizer"])
+table = io.load_csv(snakemake.input.ablation, ["data_seed", "variant", "base", "axis", "value", "optimizer"])
 table["value"] = table["value"].fillna("").astype(str)
 out = Path(snakemake.output.findings)
 copies = {}
@@ -21,12 +21,17 @@ config = {**snakemake.params.config, "baseline": snakemake.params.baseline}
 io.save_text(snakemake.output.config, "# The config of the published study, with every default it ran with.\n"
              + yaml.safe_dump(config, sort_keys=False))
 io.save_json(snakemake.output.environment, provenance.environment())
+floors = None
+if snakemake.input.attractor:  # the reference's embedding, floor and ceilings of the long-term measures
+    io.copy_file(snakemake.input.attractor[1], snakemake.output.attractor[0])
+    floors = io.load_json(snakemake.input.attractor[1])["floors"]
 
 
 def block(base):
     """The findings block with figure links relative to the folder of the file that shows it."""
     figures = {name: os.path.relpath(path, base) for name, path in copies.items()}
-    return findings.findings_markdown(table, runs, snakemake.params.baseline, io.load_lyapunov(snakemake.input.lyapunov), figures)
+    return findings.findings_markdown(table, runs, snakemake.params.baseline, io.load_lyapunov(snakemake.input.lyapunov),
+                                      figures, floors)
 
 
 io.save_text(out, block(out.parent) + "\n")

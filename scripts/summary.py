@@ -9,7 +9,7 @@ cfg = snakemake.params.config
 out = Path(snakemake.output[0])
 runs = io.load_csv(snakemake.input.runs, ["variant", "optimizer", "status", "train_seconds"])
 table = io.load_csv(snakemake.input.ablation, ["variant", "optimizer"])
-wall = {Path(f).stem: float(io.load_csv(f, ["s"], sep="\t")["s"].iloc[0]) for f in snakemake.input.benchmarks}
+wall = {f: float(io.load_csv(f, ["s"], sep="\t")["s"].iloc[0]) for f in snakemake.input.benchmarks}
 compute = study.timing_split(runs, wall)
 counts = runs["status"].value_counts().to_dict()
 data = cfg["data"]
@@ -23,12 +23,14 @@ def link(path):
 text = [
     "# RNN ablation study: summary",
     "",
-    f"Series: {data['generator']} (length {study.data_length(data)}, tau {data.get('tau')}, seed {data['seed']}); "
+    f"Series: {data['generator']} (length {study.data_length(data)}, tau {data.get('tau')}, data seeds "
+    f"{', '.join(map(str, study.data_seeds(cfg)))}); "
     f"train on the first {data['train']} samples, validate on the next {data['validation']}, "
     f"test on the {data.get('test', 0)} after; the tutorial's continuation: {cfg['horizon']} steps after the "
     "training segment.",
     f"Backend: {cfg['backend']}. Seeds: {', '.join(map(str, cfg['seeds']))}. "
-    f"Optimizers: {', '.join(cfg['optimizers'])}. Variants: {snakemake.params.n_variants}. "
+    f"Optimizers: {', '.join(cfg['optimizers'])}. Variants: {snakemake.params.n_variants} "
+    f"({snakemake.params.n_jobs} training jobs, one per variant and series). "
     f"Runs: {len(runs)} (" + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ").",
     "",
     "Status meanings: " + "; ".join(f"`{k}`: {v}" for k, v in study.STATUSES.items()) + ".",

@@ -15,7 +15,7 @@ BFGS_VAL = 7.94e-5 + np.array([-3, -1, 0, 1, 3]) * 1e-6
 
 
 def runs_table():
-    """A runs.csv as the aggregate rule writes it: two variants, SGD and BFGS, five seeds."""
+    """A runs.csv as the aggregate rule writes it: two variants on one series, SGD and BFGS, five seeds."""
     rng = np.random.default_rng(0)
     rows = []
     for variant, axis, value, hidden in (("baseline", "baseline", np.nan, 15), ("hidden-5", "hidden", 5.0, 5)):
@@ -25,7 +25,7 @@ def runs_table():
                 if variant != "baseline":
                     val *= 1.5
                 steps = int(rng.integers(3, 7))
-                rows.append({"variant": variant, "axis": axis, "value": value, "optimizer": optimizer, "seed": seed,
+                rows.append({"variant": variant, "data_seed": 0, "axis": axis, "value": value, "optimizer": optimizer, "seed": seed,
                              "backend": "jax", "status": "ok", "train_mse": val * 0.98, "val_mse": val,
                              "nrmse_84": 0.9 + 0.05 * rng.standard_normal(), "vpt_steps": steps,
                              "vpt_lyapunov": steps * 0.0051, "hidden": hidden, "train_seconds": rng.uniform(1, 2),
@@ -50,7 +50,7 @@ def test_identical_tables_pass_and_are_bit_identical():
     text = verify.report(result)
     assert "Bit-identical, timing columns aside: yes." in text
     assert text.rstrip().endswith("verify: OK, the rerun agrees with the published tables within tolerance.")
-    assert text.count("| agrees |") == 4
+    assert text.count("| agrees |") == 4  # one row per variant x series x optimizer
 
 
 def test_columns_are_sorted_into_metrics_settings_and_not_compared():
@@ -88,12 +88,12 @@ def test_a_bfgs_mean_moved_by_ten_percent_with_a_narrow_ci_fails_naming_it(moved
     assert not result.ok
     assert len(result.differences) == 1, named(result)
     diff = result.differences[0]
-    assert (diff.variant, diff.optimizer, diff.what, diff.seed) == ("baseline", "bfgs", "val_mse", None)
-    assert str(diff).startswith("baseline, bfgs, val_mse: mean 7.940e-05 here against ")
+    assert (diff.group, diff.what, diff.seed) == (("baseline", 0, "bfgs"), "val_mse", None)
+    assert str(diff).startswith("baseline, data seed 0, bfgs, val_mse: mean 7.940e-05 here against ")
     assert str(diff).endswith("(the published 95% CI)")
     text = verify.report(result)
-    assert "- baseline, bfgs, val_mse: " in text and "verify: FAILED, 1 difference(s)" in text
-    assert "| baseline | bfgs | mean over seeds, max(95% CI, 1%) | 5 | same | 4 of 5 | " in text
+    assert "- baseline, data seed 0, bfgs, val_mse: " in text and "verify: FAILED, 1 difference(s)" in text
+    assert "| baseline | 0 | bfgs | mean over seeds, max(95% CI, 1%) | 5 | same | 4 of 5 | " in text
 
 
 @pytest.mark.parametrize("ci_fraction", [0.0, 0.005, 0.02, 0.05, 0.099])
@@ -110,11 +110,11 @@ def test_a_changed_sgd_value_fails_naming_the_run_and_metric():
     published.loc[at(published, "hidden-5", "sgd", 3), "val_mse"] *= 1 + 1e-6
     published.loc[at(published, "baseline", "sgd", 1), "vpt_steps"] += 1
     result = verify.compare(runs, published)
-    assert sorted((d.variant, d.optimizer, d.seed, d.what) for d in result.differences) == [
-        ("baseline", "sgd", 1, "vpt_steps"), ("hidden-5", "sgd", 3, "val_mse")]
+    assert sorted((*d.group, d.seed, d.what) for d in result.differences) == [
+        ("baseline", 0, "sgd", 1, "vpt_steps"), ("hidden-5", 0, "sgd", 3, "val_mse")]
     text = "\n".join(named(result))
-    assert "hidden-5, sgd, seed 3, val_mse: " in text and "(must agree within 1e-09 relative)" in text
-    assert "baseline, sgd, seed 1, vpt_steps: " in text and "(must agree exactly)" in text
+    assert "hidden-5, data seed 0, sgd, seed 3, val_mse: " in text and "(must agree within 1e-09 relative)" in text
+    assert "baseline, data seed 0, sgd, seed 1, vpt_steps: " in text and "(must agree exactly)" in text
 
 
 def test_sgd_last_bits_pass_across_machines_but_not_on_the_published_one():
@@ -124,9 +124,9 @@ def test_sgd_last_bits_pass_across_machines_but_not_on_the_published_one():
     assert verify.compare(runs, published).ok  # another machine: 1e-9 relative
     result = verify.compare(runs, published, same_environment=True)
     assert named(result) == [
-        f"baseline, sgd, seed 0, train_mse: {runs.loc[0, 'train_mse']:.17g} here against "
+        f"baseline, data seed 0, sgd, seed 0, train_mse: {runs.loc[0, 'train_mse']:.17g} here against "
         f"{published.loc[0, 'train_mse']:.17g} published (must agree exactly)"]
-    assert "| baseline | sgd | each run, exactly | 5 | same | 4 of 5 | inf (train_mse) | DIFFERS |" in verify.report(result)
+    assert "| baseline | 0 | sgd | each run, exactly | 5 | same | 4 of 5 | inf (train_mse) | DIFFERS |" in verify.report(result)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "bfgs"])
@@ -137,8 +137,8 @@ def test_a_changed_status_fails_naming_the_run(optimizer):
     rerun.loc[row, "status"] = "diverged"
     rerun.loc[row, ["train_mse", "val_mse", "nrmse_84", "vpt_steps", "vpt_lyapunov"]] = np.nan
     result = verify.compare(rerun, runs)
-    assert named(result) == [f"hidden-5, {optimizer}, seed 4, status: 'diverged' here against 'ok' published"]
-    assert f"| hidden-5 | {optimizer} |" in verify.report(result) and "| 1 differ |" in verify.report(result)
+    assert named(result) == [f"hidden-5, data seed 0, {optimizer}, seed 4, status: 'diverged' here against 'ok' published"]
+    assert f"| hidden-5 | 0 | {optimizer} |" in verify.report(result) and "| 1 differ |" in verify.report(result)
 
 
 def test_missing_and_extra_variants_optimizers_and_seeds_are_differences():
@@ -147,12 +147,27 @@ def test_missing_and_extra_variants_optimizers_and_seeds_are_differences():
     extra = runs[at(runs, "hidden-5", "sgd")].assign(optimizer="lbfgs")
     rerun = pd.concat([rerun, extra, runs[at(runs, "hidden-5", "sgd", 0)].assign(seed=7)], ignore_index=True)
     result = verify.compare(rerun, runs)
-    assert named(result) == ["baseline, bfgs, optimizer: missing from the rerun",
-                             "hidden-5, lbfgs, optimizer: only in the rerun",
-                             "hidden-5, bfgs, seed 2, run: missing from the rerun",
-                             "hidden-5, sgd, seed 7, run: only in the rerun"]
+    assert named(result) == ["baseline, data seed 0, bfgs, optimizer: missing from the rerun",
+                             "hidden-5, data seed 0, lbfgs, optimizer: only in the rerun",
+                             "hidden-5, data seed 0, bfgs, seed 2, run: missing from the rerun",
+                             "hidden-5, data seed 0, sgd, seed 7, run: only in the rerun"]
     only_variant = verify.compare(runs[runs["variant"] == "baseline"], runs)
     assert named(only_variant) == ["hidden-5, variant: missing from the rerun"]
+    other_series = pd.concat([runs, runs[runs["variant"] == "baseline"].assign(data_seed=1)], ignore_index=True)
+    assert named(verify.compare(runs, other_series)) == ["baseline, data seed 1, series: missing from the rerun"]
+
+
+def test_each_series_is_compared_on_its_own():
+    """The same variant on two series: a moved mean on one is named with its data seed, the other agrees."""
+    one = runs_table()
+    two = pd.concat([one, one.assign(data_seed=3)], ignore_index=True)
+    published = two.copy()
+    published.loc[at(published, "baseline", "bfgs") & (published["data_seed"] == 3), "val_mse"] *= 1.1
+    result = verify.compare(two, published)
+    assert [(d.group, d.what) for d in result.differences] == [(("baseline", 3, "bfgs"), "val_mse")]
+    text = verify.report(result)
+    assert "| baseline | 0 | bfgs | mean over seeds, max(95% CI, 1%) | 5 | same | 5 of 5 | 0 | agrees |" in text
+    assert "| baseline | 3 | bfgs | mean over seeds, max(95% CI, 1%) | 5 | same | 4 of 5 | " in text
 
 
 def test_a_changed_setting_or_missing_metric_column_is_a_difference():
@@ -161,7 +176,7 @@ def test_a_changed_setting_or_missing_metric_column_is_a_difference():
     result = verify.compare(rerun, runs)
     assert "nrmse_84: column missing from the rerun" in named(result)
     assert sum(d.what == "hidden" for d in result.differences) == 10  # each run of hidden-5
-    assert "hidden-5, sgd, seed 0, hidden: 6 here against 5 published" in named(result)
+    assert "hidden-5, data seed 0, sgd, seed 0, hidden: 6 here against 5 published" in named(result)
 
 
 def test_cli_exit_status_report_and_environment(tmp_path, capsys):
@@ -175,7 +190,7 @@ def test_cli_exit_status_report_and_environment(tmp_path, capsys):
     out = capsys.readouterr().out
     assert saved.read_text() == out
     assert "Environment: the same software versions and CPU as the published record" in out
-    assert "| baseline | sgd | each run, exactly |" in out and "verify: OK" in out
+    assert "| baseline | 0 | sgd | each run, exactly |" in out and "verify: OK" in out
 
     other = {**provenance.environment(), "cpu": "Another CPU"}
     env.write_text(json.dumps(other))
@@ -183,8 +198,8 @@ def test_cli_exit_status_report_and_environment(tmp_path, capsys):
     assert verify.main([str(rerun), str(published), "--published-env", str(env)]) == 1
     out = capsys.readouterr().out
     assert "differs from the published record: cpu Another CPU (published) vs " in out
-    assert "| baseline | sgd | each run, 1e-09 relative |" in out
-    assert "- baseline, bfgs, val_mse: mean " in out and "verify: FAILED" in out
+    assert "| baseline | 0 | sgd | each run, 1e-09 relative |" in out
+    assert "- baseline, data seed 0, bfgs, val_mse: mean " in out and "verify: FAILED" in out
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -1,6 +1,6 @@
 rule aggregate:
     input:
-        metrics=variant_files("metrics.csv"),
+        metrics=run_files("metrics.csv"),
         code=code("study", "io"),
     output:
         runs=report(
@@ -16,11 +16,13 @@ rule aggregate:
         markdown="results/tables/ablation.md",
     log:
         "logs/aggregate.log",
+    benchmark:
+        "benchmarks/aggregate.tsv"
     conda:
         "../envs/rnn.yaml"
     params:
         variants={
-            n: {"axis": v["axis"], "value": v["value"], "settings": v["settings"]}
+            n: {k: v[k] for k in ("axis", "value", "base", "settings")}
             for n, v in VARIANTS.items()
         },
         backend=config["backend"],

@@ -107,21 +107,28 @@ except study.ConfigError as exc:
     raise WorkflowError(f"Invalid config: {exc}") from None
 
 VARIANTS = study.variants(config)
-AXES = [  # the ablation axes; the named variants are compared in figures of their own
+JOBS = study.jobs(VARIANTS)  # (variant, data seed): one training job each
+SERIES = study.data_seeds(config)
+AXES = [  # the baseline's ablation axes; the named variants and their own axes have figures of their own
     a
-    for a in dict.fromkeys(v["axis"] for v in VARIANTS.values())
-    if a not in ("baseline", study.NAMED_AXIS)
+    for a in dict.fromkeys(
+        v["axis"] for v in VARIANTS.values() if v["base"] == "baseline"
+    )
+    if a != "baseline"
 ]
 SEGMENTS = {k: config["data"][k] for k in ("train", "validation")} | {
     "horizon": config["horizon"]
 }
-# continuations from start points in the test segment (none without a test segment)
+# continuations from start points in the test segment, and long free runs from the first of them
+# scored against the attractor (none without a test segment)
 GENERATION = config["generation"] if config["data"]["test"] > 0 else None
+LONGTERM = study.check_longterm(config)
 
 
 wildcard_constraints:
     variant="|".join(re.escape(v) for v in VARIANTS),
     axis="|".join(re.escape(a) for a in AXES) or "none",
+    data_seed="|".join(str(s) for s in SERIES),
 
 
 def code(*modules):
@@ -132,8 +139,30 @@ def code(*modules):
     return [os.path.relpath(p) for p in study.module_sources(modules)]
 
 
-def variant_files(name):
-    return expand(f"results/runs/{{variant}}/{name}", variant=VARIANTS)
+def run_files(name, variants=None):
+    """results/runs/<variant>/data-<seed>/<name> of every training job (of ``variants`` only, if given)."""
+    return [
+        f"results/runs/{v}/data-{s}/{name}"
+        for v, s in JOBS
+        if variants is None or v in variants
+    ]
+
+
+def variant_run_files(name):
+    """An input function: <name> of every series of the wildcard's variant."""
+    return lambda w: run_files(name, [w.variant])
+
+
+def primary(pattern):
+    """An input function: ``pattern`` on the wildcard variant's first series."""
+    return lambda w: pattern.format(
+        variant=w.variant, data_seed=VARIANTS[w.variant]["data_seeds"][0]
+    )
+
+
+def attractor_files(wildcards):
+    """The reference trajectory and its record, where long free runs are scored."""
+    return list(rules.attractor.output) if LONGTERM else []
 
 
 def study_outputs():
@@ -141,12 +170,14 @@ def study_outputs():
     so that a plain rerun restores any of them that was deleted (e.g. a corrupted file).
     """
     return [
-        rules.data.output.series,
+        *expand(rules.data.output.series, data_seed=SERIES),
         rules.lyapunov.output[0],
-        *variant_files("metrics.csv"),
-        *variant_files("curves.csv"),
-        *variant_files("params.npz"),
-        *variant_files("predictions.npz"),
+        *attractor_files(None),
+        *[
+            path
+            for name in ("metrics.csv", "curves.csv", "params.npz", "predictions.npz")
+            for path in run_files(name)
+        ],
         "results/tables/runs.csv",
         "results/tables/ablation.csv",
         "results/tables/ablation.md",

@@ -1,10 +1,11 @@
+# One figure of each kind per variant, on its first series (data seed).
 rule plot_variant:
     input:
-        series=rules.data.output.series,
+        series=primary("results/data/series-{data_seed}.npz"),
         lyapunov=rules.lyapunov.output[0],
-        curves="results/runs/{variant}/curves.csv",
-        predictions="results/runs/{variant}/predictions.npz",
-        metrics="results/runs/{variant}/metrics.csv",
+        curves=primary("results/runs/{variant}/data-{data_seed}/curves.csv"),
+        predictions=primary("results/runs/{variant}/data-{data_seed}/predictions.npz"),
+        metrics=primary("results/runs/{variant}/data-{data_seed}/metrics.csv"),
         code=code("plots", "experiment", "io"),
     output:
         continuation=report(
@@ -21,10 +22,13 @@ rule plot_variant:
         ),
     log:
         "logs/plot_variant/{variant}.log",
+    benchmark:
+        "benchmarks/plot_variant/{variant}.tsv"
     conda:
         "../envs/rnn.yaml"
     params:
         segments=SEGMENTS,
+        data_seed=lambda w: VARIANTS[w.variant]["data_seeds"][0],
     script:
         "../../scripts/plot_variant.py"
 
@@ -42,6 +46,8 @@ rule plot_ablation:
         ),
     log:
         "logs/plot_ablation/{axis}.log",
+    benchmark:
+        "benchmarks/plot_ablation/{axis}.tsv"
     conda:
         "../envs/rnn.yaml"
     params:
@@ -52,13 +58,14 @@ rule plot_ablation:
 
 rule figures:
     input:
-        series=rules.data.output.series,
+        series=expand(rules.data.output.series, data_seed=SERIES),
         lyapunov=rules.lyapunov.output[0],
+        attractor=attractor_files,
         ablation=rules.aggregate.output.ablation,
         runs=rules.aggregate.output.runs,
-        predictions=variant_files("predictions.npz"),
-        curves="results/runs/baseline/curves.csv",
-        code=code("plots", "experiment", "study", "io"),
+        predictions=run_files("predictions.npz"),
+        curves=f"results/runs/baseline/data-{SERIES[0]}/curves.csv",
+        code=code("plots", "experiment", "study", "longterm", "io"),
     output:
         prediction=report(
             "results/figures/prediction.png",
@@ -95,12 +102,26 @@ rule figures:
             caption="../report/generation_attractors.rst",
             category="Generation",
         ),
+        generation_longterm=report(
+            "results/figures/generation_longterm.png",
+            caption="../report/generation_longterm.rst",
+            category="Generation",
+        ),
+        around=report(
+            "results/figures/around.png",
+            caption="../report/around.rst",
+            category="Generation",
+        ),
     log:
         "logs/figures.log",
+    benchmark:
+        "benchmarks/figures.tsv"
     conda:
         "../envs/rnn.yaml"
     params:
         segments=SEGMENTS,
         tau=config["data"]["tau"],
+        series=SERIES,
+        longterm=LONGTERM,
     script:
         "../../scripts/figures.py"

@@ -13,6 +13,8 @@ STUDY_FIGURES = [
     "valid_time",
     "generation_continuations",
     "generation_attractors",
+    "generation_longterm",
+    "around",
 ]
 PUBLISHED_FIGURES |= {name: name for name in STUDY_FIGURES}
 
@@ -21,6 +23,7 @@ rule publish:
     input:
         runs=rules.aggregate.output.runs,
         lyapunov=rules.lyapunov.output[0],
+        attractor=attractor_files,
         ablation=rules.aggregate.output.ablation,
         figures=expand("results/figures/{name}.png", name=PUBLISHED_FIGURES),
         code=code("findings", "provenance", "io"),
@@ -32,9 +35,14 @@ rule publish:
         runs="results/published/tables/runs.csv",
         ablation="results/published/tables/ablation.csv",
         config="results/published/config.yaml",
+        attractor=(
+            ["results/published/attractor.json"] if LONGTERM else []
+        ),
         environment="results/published/environment.json",
     log:
         "logs/publish.log",
+    benchmark:
+        "benchmarks/publish.tsv"
     conda:
         "../envs/rnn.yaml"
     params:

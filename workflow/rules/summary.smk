@@ -4,7 +4,7 @@ rule summary:
         ablation=rules.aggregate.output.ablation,
         markdown=rules.aggregate.output.markdown,
         lyapunov=rules.lyapunov.output[0],
-        benchmarks=expand("benchmarks/train/{variant}.tsv", variant=VARIANTS),
+        benchmarks=[f"benchmarks/train/{v}/data-{s}.tsv" for v, s in JOBS],
         figures=[
             *expand("results/figures/ablation/{axis}.png", axis=AXES),
             *rules.figures.output,
@@ -18,10 +18,13 @@ rule summary:
         ),
     log:
         "logs/summary.log",
+    benchmark:
+        "benchmarks/summary.tsv"
     conda:
         "../envs/rnn.yaml"
     params:
         config={k: v for k, v in config.items() if k != "ablations"},
         n_variants=len(VARIANTS),
+        n_jobs=len(JOBS),
     script:
         "../../scripts/summary.py"

@@ -1,17 +1,18 @@
 rule train:
     input:
-        series=rules.data.output.series,
+        series="results/data/series-{data_seed}.npz",
         lyapunov=rules.lyapunov.output[0],
+        attractor=attractor_files,
         code=code("experiment", "io"),
     output:
-        metrics="results/runs/{variant}/metrics.csv",
-        curves="results/runs/{variant}/curves.csv",
-        params="results/runs/{variant}/params.npz",
-        predictions="results/runs/{variant}/predictions.npz",
+        metrics="results/runs/{variant}/data-{data_seed}/metrics.csv",
+        curves="results/runs/{variant}/data-{data_seed}/curves.csv",
+        params="results/runs/{variant}/data-{data_seed}/params.npz",
+        predictions="results/runs/{variant}/data-{data_seed}/predictions.npz",
     log:
-        "logs/train/{variant}.log",
+        "logs/train/{variant}/data-{data_seed}.log",
     benchmark:
-        "benchmarks/train/{variant}.tsv"
+        "benchmarks/train/{variant}/data-{data_seed}.tsv"
     conda:
         "../envs/rnn.yaml"
     threads: 1
@@ -25,6 +26,7 @@ rule train:
         backend=config["backend"],
         segments=SEGMENTS,
         generation=GENERATION,
+        longterm=LONGTERM,
         curve_every=config["curve_every"],
     script:
         "../../scripts/train.py"
