@@ -1,4 +1,5 @@
-"""Training speed of each backend, single and stacked, against the hand-written reference.
+"""Training speed of each backend, single and stacked, against the hand-written reference; and the
+closed-loop objective against plain JAX and its floating-point floor.
 
     python -m rnn.benchmark --out results/benchmark            # all backends, K in 1 8 64
     python -m rnn.benchmark --backends jax --stack 1 1024 8192  # e.g. the GPU lane
@@ -10,6 +11,13 @@ time of each backend (each in a fresh process; cold with an empty compile cache)
 that every backend's gradient equals the reference's. Times are medians over repeats; ratios are
 per model-epoch against the reference measured in the same run. Thresholds live in the report,
 not in a test.
+
+The closed-loop objective (``rnn.rollout``: the loss of R-step continuations from every stride-th
+teacher-forced state, and its gradient) is timed at closed-loop-30's sizes and at the tutorial's 15
+units (``CLOSED_LOOP``) on the default backend, against ``rnn.reference.jax_closed_loop`` (the same
+loss written directly in JAX: ``lax.scan``, ``value_and_grad``, ``vmap``) and against its floor, the
+counted floating-point operations (``closed_loop_flops``) over the float64 matrix-product rate
+measured in the same run; all three must agree on the loss and the gradient.
 """
 
 import argparse
@@ -29,6 +37,10 @@ TARGETS = {  # ratio of the default backend's per-model-epoch time to the refere
     "stacked (K>=8)": (8, 0.5, 0.25),
 }
 CHUNK = 10  # epochs per compiled call of the training loop (rnn.train.sgd's log_every)
+# the closed-loop objective: the study's closed-loop recipe's loss at its sizes, and at the tutorial's 15 units
+CLOSED_LOOP = {"closed-loop-30 (H=30)": 30, "tutorial size (H=15)": 15}
+CLOSED_LOOP_SHAPE = {"K": 5, "steps": 128, "stride": 4, "washout": 100}
+CLOSED_LOOP_TARGET = 1.0  # the project's time over plain JAX's, at most
 
 
 def _series():
@@ -117,6 +129,76 @@ def _compile_only(backend, K):
     print(json.dumps({"seconds": time.perf_counter() - t0}))
 
 
+def closed_loop_flops(H, K, T, steps, N):
+    """Floating-point operations (multiplies and adds counted apart) of one evaluation of the closed-loop
+    loss and its gradient, the products only: for each of the (steps - 1) free-running steps of each of
+    the N continuations, the recurrent product forward and backward and the recurrent weights' gradient
+    (3 x 2H^2) and the input and read-out terms forward and backward (4 x 2H); for each teacher-forced
+    step the three recurrent products. Elementwise work (tanh, its slope) is left out: a floor."""
+    return K * ((steps - 1) * N * (6 * H * H + 8 * H) + T * 6 * H * H)
+
+
+def matmul_gflops(n=768, repeats=5):
+    """The float64 matrix-product rate of this machine as XLA runs it (GFLOP/s, median over repeats)."""
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    a = jnp.asarray(np.random.default_rng(0).normal(size=(n, n)))
+    product = jax.jit(lambda m: m @ m)
+    product(a).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        product(a).block_until_ready()
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / float(np.median(times)) / 1e9
+
+
+def _median_seconds(call, repeats):
+    call()  # compiles
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def closed_loop_rows(backend="jax", repeats=5, sizes=CLOSED_LOOP, shape=CLOSED_LOOP_SHAPE):
+    """The closed-loop objective: project, plain JAX and floor per size (see the module docstring)."""
+    from . import reference
+    from .compiled import Compiled
+    from .model import Spec, init_params
+
+    K, R, stride, washout = shape["K"], shape["steps"], shape["stride"], shape["washout"]
+    x = _series()
+    N = len(range(washout, T - R, stride))
+    rate = matmul_gflops()
+    rows = []
+    for name, H in sizes.items():
+        spec = Spec(hidden=H, init_scale_in=0.5, init_scale_rec=0.2, init_scale_out=0.1, l2=0.0, rollout_steps=R,
+                    rollout_stride=stride, washout=washout)
+        params = init_params(spec, range(K))
+        compiled = Compiled(spec, K, T, T, 1, backend)
+        plain = reference.jax_closed_loop(T, R, stride, washout)
+        _, mse, grads = compiled.loss_and_grad(x, params)
+        mse_ref, grads_ref = plain(x, params)
+        agree = max([float(np.max(np.abs(mse - mse_ref) / np.abs(mse_ref)))]
+                    + [float(np.max(np.abs(grads[n] - g)) / np.max(np.abs(g))) for n, g in grads_ref.items()])
+        project = _median_seconds(lambda: compiled.loss_and_grad(x, params), repeats)
+        jax_s = _median_seconds(lambda: plain(x, params), repeats)
+        flops = closed_loop_flops(H, K, T, R, N)
+        floor = flops / (rate * 1e9)
+        for implementation, seconds in ((f"pytensor {backend} (the project)", project),
+                                        ("plain JAX (lax.scan, value_and_grad, vmap)", jax_s),
+                                        (f"floor: {flops / 1e9:.3g} GFLOP at {rate:.3g} GFLOP/s", floor)):
+            rows.append({"size": name, "hidden": H, "K": K, "steps": R, "starts": N, "implementation": implementation,
+                         "ms": 1e3 * seconds, "ratio_to_plain_jax": seconds / jax_s,
+                         "max_rel_diff_vs_plain_jax": agree if "project" in implementation else 0.0})
+    return rows
+
+
 def run(backends=("c", "jax", "numba"), stack=(1, 8, 64), repeats=5, max_epochs=200, budget_s=0.5,
         compile_times=True, log=print):
     """All measurements as a list of row dicts (see module docstring)."""
@@ -156,7 +238,22 @@ def targets_markdown(table, default_backend):
     return "\n".join(lines)
 
 
-def write(rows, out_dir, default_backend="jax"):
+def closed_loop_markdown(table):
+    """The closed-loop section of the report: times, ratios and the target."""
+    from .study import markdown_table
+
+    lines = ["## The closed-loop objective (loss and gradient, one evaluation; median)", "",
+             markdown_table(table[["size", "implementation", "ms", "ratio_to_plain_jax", "max_rel_diff_vs_plain_jax"]]),
+             "", "| size | project / plain JAX | target | met | gap to the floor |", "|---|---|---|---|---|"]
+    for size, part in table.groupby("size", sort=False):
+        ratio = float(part["ratio_to_plain_jax"].iloc[0])
+        floor = float(part["ms"].iloc[0] / part["ms"].iloc[2])
+        lines.append(f"| {size} | {ratio:.2f} | ≤ {CLOSED_LOOP_TARGET} | {'yes' if ratio <= CLOSED_LOOP_TARGET else 'no'} "
+                     f"| {floor:.2f}× the floor |")
+    return "\n".join(lines + [""])
+
+
+def write(rows, out_dir, default_backend="jax", closed_loop=None):
     import pandas as pd
 
     from . import io, plots
@@ -175,6 +272,10 @@ def write(rows, out_dir, default_backend="jax"):
             f"devices: {info.get('jax_devices', '?')}; C BLAS: `{info['blas__ldflags'] or 'none'}`.", "",
             markdown_table(shown),
             "", targets_markdown(table, default_backend), ""]
+    if closed_loop:
+        frame = pd.DataFrame(closed_loop)
+        io.save_csv(out_dir / "closed_loop.csv", frame)
+        text.append(closed_loop_markdown(frame))
     io.save_text(out_dir / "benchmark.md", "\n".join(text))
     fig = plots.benchmark(table)
     io.save_figure(out_dir / "benchmark.png", fig, dpi=110)
@@ -187,6 +288,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--max-epochs", type=int, default=200, help="at most this many epochs per repeat")
     ap.add_argument("--no-compile-times", action="store_true", help="skip the cold/warm compile measurements")
+    ap.add_argument("--no-closed-loop", action="store_true", help="skip the closed-loop objective's timing")
     ap.add_argument("--default-backend", default="jax")
     ap.add_argument("--out", default="results/benchmark", help="folder for benchmark.csv/.md/.png")
     ap.add_argument("--compile-only", metavar="BACKEND", help=argparse.SUPPRESS)
@@ -200,7 +302,13 @@ def main(argv=None):
         ap.error("--stack values must be >= 1")
     rows = run(args.backends, args.stack, args.repeats, args.max_epochs,
                compile_times=not args.no_compile_times, log=lambda m: print(m, flush=True))
-    write(rows, args.out, args.default_backend)
+    closed = None
+    if not args.no_closed_loop:
+        closed = closed_loop_rows(args.default_backend, args.repeats)
+        for row in closed:
+            print(f"closed loop, {row['size']}: {row['implementation']}: {row['ms']:.1f} ms "
+                  f"({row['ratio_to_plain_jax']:.2f}x plain JAX)", flush=True)
+    write(rows, args.out, args.default_backend, closed)
 
 
 if __name__ == "__main__":

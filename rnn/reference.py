@@ -56,3 +56,46 @@ def sgd_epoch(x, params, lr=0.3, l2=1e-4):
     for n, g in zip(NAMES, grads):
         params[n] -= lr * g
     return cost
+
+
+def jax_closed_loop(T, steps, stride, washout):
+    """A plain-JAX reference of the closed-loop loss (``rnn.rollout``) and its gradient for stacked tanh
+    models (no skip, no noise) on a (T, 1) series: ``lax.scan`` through the teacher-forced states and the R-step free runs, ``jax.value_and_grad``
+    through both, ``jax.vmap`` over the models — what a user would write without PyTensor.
+
+    Returns f(x (T, 1), params {name: (K, ...)}) -> (mse (K,), {name: grad (K, ...)}); no penalty.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    first = np.arange(washout, T - steps, stride)
+    targets = 1 + np.arange(steps)[:, None] + first[None, :]  # (R, N)
+
+    def loss(q, x):
+        u = x[:, 0]
+
+        def teacher_forced(h, u_t):
+            h = jnp.tanh(u_t * q["w_xh"][0] + q["b_h"] + h @ q["w_hh"])
+            return h, h
+
+        _, hs = jax.lax.scan(teacher_forced, jnp.zeros_like(q["b_h"]), u)
+        h0 = hs[first]
+        y0 = h0 @ q["w_ho"][:, 0] + q["b_o"][0]
+
+        def free(carry, _):
+            y, h = carry
+            h = jnp.tanh(y[:, None] * q["w_xh"][0] + q["b_h"] + h @ q["w_hh"])
+            y = h @ q["w_ho"][:, 0] + q["b_o"][0]
+            return (y, h), y
+
+        _, ys = jax.lax.scan(free, (y0, h0), None, length=steps - 1)
+        return jnp.mean((jnp.concatenate([y0[None], ys]) - u[targets]) ** 2)
+
+    value_and_grad = jax.jit(jax.vmap(jax.value_and_grad(loss), in_axes=(0, None)))
+
+    def f(x, params):
+        mse, grads = value_and_grad({n: jnp.asarray(v) for n, v in params.items()}, jnp.asarray(x))
+        return np.asarray(mse), {n: np.asarray(g) for n, g in grads.items()}
+
+    return f

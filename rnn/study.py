@@ -106,14 +106,14 @@ def data_length(data):
     return int(length) if length is not None else int(data["train"] + data["validation"] + data.get("test", 0))
 
 
-def _check_series(where, seeds, allowed):
-    """Raise ConfigError unless ``seeds`` is a non-empty list of distinct data seeds of the study."""
+def _check_series(where, seeds, allowed, of="the study's data seeds (data.seed"):
+    """Raise ConfigError unless ``seeds`` is a non-empty list of distinct data seeds among ``allowed``."""
     if not isinstance(seeds, (list, tuple)) or not seeds or len(set(seeds)) != len(seeds) \
             or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
         raise ConfigError(f"{where}: must be a non-empty list of distinct integers >= 0, got {seeds!r}")
     unknown = [s for s in seeds if s not in allowed]
     if unknown:
-        raise ConfigError(f"{where}: {unknown[0]} is not one of the study's data seeds (data.seed: {allowed})")
+        raise ConfigError(f"{where}: {unknown[0]} is not one of {of}: {allowed})")
 
 
 def _check_ablations(where, block):
@@ -179,7 +179,7 @@ def check_config(config):
         _check_ablations(f"variants.{name}.ablations", block)
         if "data_seed" in block:
             _check_series(f"variants.{name}.ablations.data_seed", block["data_seed"],
-                          list(named.get("data_seed", series)))
+                          list(named.get("data_seed", series)), f"the series variant {name} runs on (its data_seed")
     for name, variant in variants(config).items():
         if variant["axis"] == "baseline":
             where = "baseline"

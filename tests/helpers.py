@@ -22,6 +22,7 @@ TINY = {
              "test": 100},
     "horizon": 150,
     "generation": {"starts": 3, "spacing": 5, "warmup": 20, "horizon": 50},
+    "longterm": {"steps": 1000, "discard": 200, "reference": 4000, "nperseg": 256},
     "backend": "jax",
     "seeds": [0, 1],
     "optimizers": ["sgd", "bfgs", "sgd+bfgs"],
@@ -67,6 +68,11 @@ def ok(root, *args, timeout=300, env=None):
 
 
 JOB = re.compile(r"^(?:local)?rule (\w+):\n((?:    .*\n)*)", re.M)
+
+
+def run_dir(variant, data_seed=0):
+    """Where a training job writes: results/runs/<variant>/data-<seed>."""
+    return Path("results/runs") / variant / f"data-{data_seed}"
 
 
 def jobs(output):

@@ -39,7 +39,24 @@ def test_benchmark_command_writes_table_markdown_and_figure(tmp_path):
     assert table.loc[0, "ratio_to_reference"] == 1.0
     text = (out / "benchmark.md").read_text()
     assert "| target (jax) |" in text and "single (K=1)" in text and "stacked (K>=8)" not in text
+    # the closed-loop objective: the project, plain JAX and the floor, agreeing on the loss and gradient
+    closed = pd.read_csv(out / "closed_loop.csv")
+    assert len(closed) == 3 * 2 and set(closed["hidden"]) == {15, 30}
+    project = closed[closed["implementation"].str.contains("the project")]
+    assert (project["max_rel_diff_vs_plain_jax"] < 1e-10).all()
+    plain = closed[closed["implementation"].str.startswith("plain JAX")]
+    assert (plain["ratio_to_plain_jax"] == 1.0).all() and (closed["ms"] > 0).all()
+    assert "## The closed-loop objective" in text and "| closed-loop-30 (H=30) |" in text
     assert (out / "benchmark.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_closed_loop_flops_count_the_products():
+    """Per free-running step and start point 3 recurrent products (2H^2 each) and 4 vector terms (2H each);
+    per teacher-forced step 3 products: at closed-loop-30's sizes about 1.1 GFLOP, as the issue counted."""
+    from rnn.benchmark import closed_loop_flops
+
+    assert closed_loop_flops(H=2, K=1, T=10, steps=3, N=4) == (3 - 1) * 4 * (6 * 4 + 8 * 2) + 10 * 6 * 4
+    assert closed_loop_flops(30, 5, 1500, 128, 318) == pytest.approx(1.13e9, rel=0.05)
 
 
 def test_benchmark_command_refuses_bad_arguments(tmp_path):

@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import TINY, copy_repo, copy_study, finished_study, is_png, jobs, ok, planned, read_runs, snakemake, snakemake_env
+from helpers import (TINY, copy_repo, copy_study, finished_study, is_png, jobs, ok, planned, read_runs, run_dir, snakemake,
+                     snakemake_env)
 
 # A study where training diverges, one knob at a time, on a relu baseline that trains:
 # lr 40 blows up every SGD seed in a few epochs (BFGS has no learning rate and trains), and a large
@@ -41,7 +42,8 @@ SMALL.update(seeds=[0, 1], optimizers=["sgd", "bfgs"], horizon=100, ablations={}
 SMALL["data"].update(length=300, train=150, validation=50)
 
 STUDY_FIGURES = ["prediction", "learning_curves", "attractor", "continuation_best", "valid_time",
-                 "generation_continuations", "generation_attractors"]
+                 "generation_continuations", "generation_attractors", "generation_longterm", "around"]
+SERIES = "results/data/series-0.npz"
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -85,8 +87,10 @@ def check_file(path):
     from rnn import experiment, io
 
     name = path.name
-    if name == "series.npz":
+    if name.startswith("series-") and name.endswith(".npz"):
         io.load_series(path)
+    elif name == "attractor.npz":
+        io.load_npz(path, ["series"])
     elif name == "predictions.npz":
         io.load_predictions(path)
     elif name.endswith(".npz"):
@@ -99,6 +103,8 @@ def check_file(path):
         assert path.read_text().endswith("\n") and len(path.read_text()) > 50, path
     elif name == "lyapunov.json":
         assert io.load_lyapunov(path) > 0, path
+    elif name == "attractor.json":
+        assert io.load_json(path)["floors"], path
     else:
         raise AssertionError(f"unexpected file {path}")
 
@@ -119,7 +125,7 @@ def check_results(root, variants=(), axes=(), complete=True):
         assert missing == [], missing
         for variant in variants:
             for name in ("metrics.csv", "curves.csv", "params.npz", "predictions.npz"):
-                assert (root / "results/runs" / variant / name).is_file(), (variant, name)
+                assert (root / run_dir(variant) / name).is_file(), (variant, name)
     return files
 
 
@@ -180,11 +186,12 @@ def test_diverged_runs_are_recorded_counted_and_the_study_completes(unlucky):
     assert runs.loc[bad, metrics].isna().all().all(), "a diverged run has metrics"
     assert np.isfinite(runs.loc[~bad, ["train_mse", "val_mse"]].to_numpy(float)).all()
     for name in ("lr-40.0", "init_scale_rec-0.8"):
-        log = (unlucky / f"logs/train/{name}.log").read_text()
+        log = (unlucky / f"logs/train/{name}/data-0.log").read_text()
         assert re.search(r"seed \d+ diverged at epoch \d+", log), name
 
     # ablation.csv: diverged runs are counted and left out of the means
-    table = pd.read_csv(unlucky / "results/tables/ablation.csv").set_index(["variant", "optimizer"])
+    table = pd.read_csv(unlucky / "results/tables/ablation.csv", dtype={"data_seed": str})
+    table = table[table["data_seed"] == "all"].set_index(["variant", "optimizer"])
     assert table.loc[("lr-40.0", "sgd"), ["n", "n_diverged", "val_mse_n"]].tolist() == [2, 2, 0]
     assert np.isnan(table.loc[("lr-40.0", "sgd"), "val_mse_mean"])
     assert table.loc[("lr-40.0", "bfgs"), ["n", "n_diverged", "val_mse_n"]].tolist() == [2, 0, 2]
@@ -221,12 +228,12 @@ def test_continuation_figures_mark_diverged_seeds(unlucky):
     assert red_pixels(figures / "init_scale_rec-0.8.png") > 100
 
     # what the note says, from the study's own files, as scripts/plot_variant.py reads them
-    runs = io.load_csv(unlucky / "results/runs/init_scale_rec-0.8/metrics.csv")
-    pred = io.load_predictions(unlucky / "results/runs/init_scale_rec-0.8/predictions.npz")
+    runs = io.load_csv(unlucky / run_dir("init_scale_rec-0.8") / "metrics.csv")
+    pred = io.load_predictions(unlucky / run_dir("init_scale_rec-0.8") / "predictions.npz")
     diverged = {opt: [bool(((runs["optimizer"] == opt) & (runs["seed"] == s) & (runs["status"] == "diverged")).any())
                       for s in pred["seeds"]] for opt in pred["continuation"]}
     assert diverged == {"sgd": [True, False], "bfgs": [False, False]}
-    fig = plots.continuation(io.load_series(unlucky / "results/data/series.npz"), pred["continuation"],
+    fig = plots.continuation(io.load_series(unlucky / SERIES), pred["continuation"],
                              UNLUCKY["data"]["train"], diverged=diverged)
     notes = [[t.get_text() for t in ax.texts] for ax in fig.axes]
     plt.close(fig)
@@ -246,14 +253,14 @@ def test_two_clean_runs_give_identical_tables(unlucky, tmp_path):
 
 def test_a_corrupted_series_is_named_and_regenerated(unlucky, unlucky_copy):
     root = unlucky_copy
-    truncate(root / "results/data/series.npz")
+    truncate(root / SERIES)
     rc, out = snakemake(root, "--cores", "2")
     assert rc != 0, "a run on a truncated series succeeded"
-    bad_file_reported(out, "results/data/series.npz", r"not a readable \.npz archive")
+    bad_file_reported(out, SERIES, r"not a readable \.npz archive")
     for variant in UNLUCKY_VARIANTS:  # the log Snakemake points to names the file as well
-        assert "results/data/series.npz: not a readable .npz archive" in (root / f"logs/train/{variant}.log").read_text()
+        assert f"{SERIES}: not a readable .npz archive" in (root / f"logs/train/{variant}/data-0.log").read_text()
 
-    (root / "results/data/series.npz").unlink()
+    (root / SERIES).unlink()
     out = ok(root, "--cores", "2", timeout=600)
     assert {j["rule"] for j in jobs(out)} >= {"data", "train", "aggregate"}
     check_results(root, UNLUCKY_VARIANTS, UNLUCKY_AXES)
@@ -263,12 +270,12 @@ def test_a_corrupted_series_is_named_and_regenerated(unlucky, unlucky_copy):
 
 def test_corrupted_variant_files_are_named_and_only_that_variant_reruns(unlucky, unlucky_copy):
     root = unlucky_copy
-    predictions = "results/runs/lr-40.0/predictions.npz"
-    metrics = "results/runs/init_scale_rec-0.8/metrics.csv"
+    predictions = str(run_dir("lr-40.0") / "predictions.npz")
+    metrics = str(run_dir("init_scale_rec-0.8") / "metrics.csv")
     truncate(root / predictions)
     truncate(root / metrics)  # cut in the middle of a row: pandas alone would read NaNs
     assert not (root / metrics).read_bytes().endswith(b"\n")
-    kept = snapshot(root / "results/runs/baseline")
+    kept = snapshot(root / run_dir("baseline"))
     kept_figures = {p: snapshot(root / "results/figures" / p) for p in ("continuations", "curves")}
 
     rc, out = snakemake(root, "--cores", "2")
@@ -277,7 +284,7 @@ def test_corrupted_variant_files_are_named_and_only_that_variant_reruns(unlucky,
     bad_file_reported(out, metrics, "truncated")
     assert predictions in (root / "logs/plot_variant/lr-40.0.log").read_text()
     assert metrics in (root / "logs/aggregate.log").read_text()
-    assert snapshot(root / "results/runs/baseline") == kept  # nothing already computed is lost
+    assert snapshot(root / run_dir("baseline")) == kept  # nothing already computed is lost
 
     (root / predictions).unlink()
     (root / metrics).unlink()
@@ -285,7 +292,7 @@ def test_corrupted_variant_files_are_named_and_only_that_variant_reruns(unlucky,
     retrained = sorted(j["wildcards"]["variant"] for j in jobs(out) if j["rule"] == "train")
     assert retrained == ["init_scale_rec-0.8", "lr-40.0"]
     assert "data" not in {j["rule"] for j in jobs(out)}
-    assert snapshot(root / "results/runs/baseline") == kept
+    assert snapshot(root / run_dir("baseline")) == kept
     for folder, before in kept_figures.items():
         after = snapshot(root / "results/figures" / folder)
         assert after[Path("baseline.png")] == before[Path("baseline.png")], folder
@@ -304,8 +311,8 @@ def test_a_killed_run_leaves_no_half_written_file_and_resumes(tmp_path):
     config["ablations"] = {"epochs": [20]}
     variants, axes = ["baseline", "epochs-20"], ["epochs"]
     root = copy_repo(tmp_path / "repo", config)
-    log_file = root / "logs/train/baseline.log"
-    short = root / "results/runs/epochs-20"
+    log_file = root / "logs/train/baseline/data-0.log"
+    short = root / run_dir("epochs-20")
     # plot_variant writes the continuation figure, then draws and writes the learning curves: kill in between
     first = root / "results/figures/continuations/epochs-20.png"
     second = root / "results/figures/curves/epochs-20.png"
@@ -329,7 +336,7 @@ def test_a_killed_run_leaves_no_half_written_file_and_resumes(tmp_path):
     assert left == [], "jobs outlived the killed Snakemake"
 
     # killed mid-training and mid-job: nothing sits half-written under a finished name
-    assert not (root / "results/runs/baseline/metrics.csv").exists(), "baseline finished: raise its epochs"
+    assert not (root / run_dir("baseline") / "metrics.csv").exists(), "baseline finished: raise its epochs"
     assert not second.exists()
     orphans = {p for p in check_results(root, complete=False) if is_temporary(p)}
     assert is_png(first)
@@ -344,7 +351,7 @@ def test_a_killed_run_leaves_no_half_written_file_and_resumes(tmp_path):
     assert "Removed the locks left by an earlier run" in ok(root, "-n")
     assert not any((root / ".snakemake/locks").glob("*.lock"))
     plan = planned(root)
-    assert plan.get("train") == ["baseline"] and plan.get("plot_variant") == variants
+    assert plan.get("train") == ["baseline,0"] and plan.get("plot_variant") == variants
     out = ok(root, "--cores", "4", timeout=600)
     assert [j["wildcards"]["variant"] for j in jobs(out) if j["rule"] == "train"] == ["baseline"]
     assert snapshot(short) == done
@@ -441,7 +448,7 @@ def test_two_studies_compile_into_one_empty_cache_at_once(tmp_path):
         assert code == 0, f"{root.name} failed:\n{out[-6000:]}"
         assert not re.search(r"could not be acquired|Timeout|Traceback|corrupt", out, re.I), out[-6000:]
         for variant in ("baseline", "lr-0.1"):
-            log = (root / f"logs/train/{variant}.log").read_text()
+            log = (root / f"logs/train/{variant}/data-0.log").read_text()
             assert f"'compiledir': '{cache}/compiledir_" in log, "the job did not use the shared cache"
             assert " on c in " in log
         check_results(root, ["baseline", "lr-0.1"], ["lr"])

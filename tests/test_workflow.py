@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from rnn import study as study_module
-from helpers import REPO, TINY, copy_repo, copy_study, finished_study, is_png, jobs, ok, planned, read_runs, snakemake, write_config
+from helpers import (REPO, TINY, copy_repo, copy_study, finished_study, is_png, jobs, ok, planned, read_runs, run_dir,
+                     snakemake, write_config)
 
 VARIANTS = {  # name -> (axis, value as written in the tables)
     "baseline": ("baseline", ""),
@@ -33,7 +34,7 @@ AXES = ["hidden", "nonlinearity", "skip", "lr"]
 OPTIMIZERS = TINY["optimizers"]
 SEEDS = TINY["seeds"]
 STUDY_FIGURES = ["prediction", "learning_curves", "attractor", "continuation_best", "valid_time",
-                 "generation_continuations", "generation_attractors"]
+                 "generation_continuations", "generation_attractors", "generation_longterm", "around"]
 PLOT_RULES = {"plot_variant", "plot_ablation", "figures"}
 
 
@@ -58,10 +59,10 @@ def lyapunov_of(root):
 
 def test_runs_table_has_one_row_per_variant_optimizer_seed(study):
     runs = read_runs(study)
-    required = ["variant", "axis", "value", "optimizer", "seed", "backend", "status", "train_mse", "val_mse",
-                "nrmse_1", "nrmse_84", "vpt_steps", "vpt_lyapunov", "spectral_error", "train_seconds",
-                "bfgs_iterations", "vpt_steps_test", "vpt_lyapunov_test", "nrmse_84_test", "n_starts",
-                *study_module.BASELINE]  # every row says what was run
+    required = ["variant", "base", "axis", "value", "data_seed", "optimizer", "seed", "restart", "backend", "status",
+                "train_mse", "val_mse", "nrmse_1", "nrmse_84", "vpt_steps", "vpt_lyapunov", "spectral_error",
+                "train_seconds", "bfgs_iterations", "vpt_steps_test", "vpt_lyapunov_test", "nrmse_84_test", "n_starts",
+                "d_stsp", "d_h", "job_compile_seconds", *study_module.BASELINE]  # every row says what was run
     assert set(required) <= set(runs.columns), set(required) - set(runs.columns)
     # NRMSE at h steps only for the h within the horizon (150): 1 and 84, not 200, 500, 1000.
     assert {c for c in runs.columns if c.startswith("nrmse_")} == {"nrmse_1", "nrmse_84", "nrmse_84_test"}
@@ -79,7 +80,12 @@ def test_runs_table_has_one_row_per_variant_optimizer_seed(study):
     for name, (axis, value) in VARIANTS.items():
         rows = runs[runs["variant"] == name]
         assert set(rows["axis"]) == {axis} and set(rows["value"]) == {value}, name
-    assert set(runs["backend"]) == {"jax"}
+    assert set(runs["backend"]) == {"jax"} and set(runs["data_seed"]) == {0} and set(runs["base"]) == {"baseline"}
+    assert set(runs["restart"]) == {0}
+    # the long free runs: each scored against the reference, never NaN for a trained run
+    attractor = json.loads((study / "results/data/attractor.json").read_text())
+    worst = max(r["d_stsp"] for r in attractor["floors"])
+    assert trained["d_stsp"].between(0, worst).all() and trained["d_h"].between(0, 1).all()
     assert set(runs["status"]) <= {"ok", "unstable", "diverged"}
 
     trained = runs[runs["status"] != "diverged"]
@@ -95,7 +101,11 @@ def test_runs_table_has_one_row_per_variant_optimizer_seed(study):
 
 def test_ablation_table_summarises_runs(study):
     runs = read_runs(study)
-    table = pd.read_csv(study / "results/tables/ablation.csv", dtype={"value": str}).fillna({"value": ""})
+    both = pd.read_csv(study / "results/tables/ablation.csv", dtype={"value": str, "data_seed": str}).fillna({"value": ""})
+    assert set(both["data_seed"]) == {"0", study_module.POOLED}  # one series, and all series pooled
+    series = both[both["data_seed"] == "0"].drop(columns="data_seed").reset_index(drop=True)
+    table = both[both["data_seed"] == study_module.POOLED].drop(columns="data_seed").reset_index(drop=True)
+    pd.testing.assert_frame_equal(series, table)  # with one series, pooling changes nothing
     pairs = list(zip(table["variant"], table["optimizer"]))
     assert sorted(pairs) == sorted((v, o) for v in VARIANTS for o in OPTIMIZERS)
     assert (table["n"] == len(SEEDS)).all()
@@ -134,7 +144,7 @@ def test_summary_links_existing_figures(study):
     summary = study / "results/summary.md"
     text = summary.read_text()
     assert text.startswith("# RNN ablation study: summary")
-    assert f"Variants: {len(VARIANTS)}." in text
+    assert f"Variants: {len(VARIANTS)} ({len(VARIANTS)} training jobs, one per variant and series)." in text
     assert f"Runs: {len(VARIANTS) * len(OPTIMIZERS) * len(SEEDS)} (" in text
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert len(links) == len(AXES) + len(STUDY_FIGURES)
@@ -143,21 +153,25 @@ def test_summary_links_existing_figures(study):
 
 
 def test_every_job_has_a_log_and_training_logs_progress(study):
-    logs = [study / "logs" / f for f in ("data.log", "aggregate.log", "figures.log", "summary.log")]
-    logs += [study / f"logs/train/{v}.log" for v in VARIANTS] + [study / f"logs/plot_variant/{v}.log" for v in VARIANTS]
+    logs = [study / "logs" / f for f in ("data/series-0.log", "lyapunov.log", "attractor.log", "aggregate.log",
+                                         "figures.log", "summary.log")]
+    logs += [study / f"logs/train/{v}/data-0.log" for v in VARIANTS] + [study / f"logs/plot_variant/{v}.log" for v in VARIANTS]
     logs += [study / f"logs/plot_ablation/{a}.log" for a in AXES]
     assert [p for p in logs if not p.is_file()] == []
     last_epoch = TINY["baseline"]["epochs"] - 1
     for name in VARIANTS:
-        text = (study / f"logs/train/{name}.log").read_text()
+        text = (study / f"logs/train/{name}/data-0.log").read_text()
         epochs = [int(e) for e in re.findall(r"epoch (\d+) cost", text)]
         assert len(epochs) >= 2 and max(epochs) == last_epoch, name
         assert re.search(r"bfgs iteration \d+ cost", text), name
 
 
-def test_train_benchmarks(study):
-    for name in VARIANTS:
-        bench = pd.read_csv(study / f"benchmarks/train/{name}.tsv", sep="\t")
+def test_every_job_records_its_resource_use(study):
+    files = [f"benchmarks/train/{v}/data-0.tsv" for v in VARIANTS] + [f"benchmarks/plot_variant/{v}.tsv" for v in VARIANTS]
+    files += ["benchmarks/data/series-0.tsv", "benchmarks/lyapunov.tsv", "benchmarks/attractor.tsv",
+              "benchmarks/aggregate.tsv", "benchmarks/figures.tsv", "benchmarks/summary.tsv"]
+    for name in files:
+        bench = pd.read_csv(study / name, sep="\t")
         assert {"s", "max_rss", "cpu_time"} <= set(bench.columns)
         assert len(bench) == 1 and bench["s"].iloc[0] > 0, name
 
@@ -189,7 +203,7 @@ def test_new_ablation_value_trains_only_that_variant(study_copy):
     config["ablations"]["hidden"] = [4]
     write_config(study_copy, config)
     plan = planned(study_copy)
-    assert plan["train"] == ["hidden-4"]
+    assert plan["train"] == ["hidden-4,0"]
     assert plan["plot_variant"] == ["hidden-4"]
     assert "aggregate" in plan and "summary" in plan
     assert "data" not in plan
@@ -202,7 +216,7 @@ def test_baseline_change_retrains_variants_that_inherit_it(study_copy, key, valu
     config["baseline"][key] = value
     write_config(study_copy, config)
     plan = planned(study_copy)
-    assert plan["train"] == sorted(v for v in VARIANTS if v != override)
+    assert plan["train"] == sorted(f"{v},0" for v in VARIANTS if v != override)
     assert "data" not in plan
 
 
@@ -210,7 +224,7 @@ def test_editing_metrics_module_reruns_training(study_copy):
     with open(study_copy / "rnn/metrics.py", "a") as f:
         f.write("\n# edited by a test\n")
     plan = planned(study_copy)
-    assert plan["train"] == sorted(VARIANTS)
+    assert plan["train"] == sorted(f"{v},0" for v in VARIANTS)
     assert "data" not in plan
 
 
@@ -219,10 +233,10 @@ def test_editing_the_package_init_reruns_every_job(study_copy):
     with open(study_copy / "rnn/__init__.py", "a") as f:
         f.write("\n# edited by a test\n")
     plan = planned(study_copy)
-    assert plan["train"] == sorted(VARIANTS)
+    assert plan["train"] == sorted(f"{v},0" for v in VARIANTS)
     assert plan["plot_variant"] == sorted(VARIANTS)
     assert plan["plot_ablation"] == sorted(AXES)
-    assert {"data", "aggregate", "figures", "summary"} <= set(plan)
+    assert {"data", "lyapunov", "attractor", "aggregate", "figures", "summary"} <= set(plan)
 
 
 def test_editing_plots_module_reruns_only_plots(study_copy):
@@ -289,6 +303,38 @@ BAD_CONFIGS = {  # id: (change, regexes the error message must match: the key, a
         r"variants\.mine", r"spectral_radius needs init_scale_rec > 0"]),
     "ridge-washout-too-long": (_set("variants.mine", {"washout": 199, "optimizers": ["ridge"]}), [
         r"variants\.mine", r"washout \(199\) must be < data\.train - 1 \(199\)"]),
+    # series as an axis
+    "data-seed-empty-list": (_set("data.seed", []), [r"data\.seed", r"not valid under any"]),
+    "data-seed-repeated": (_set("data.seed", [0, 0]), [r"data\.seed", r"not valid under any"]),
+    "data-seed-negative": (_set("data.seed", -1), [r"data\.seed", r"not valid under any"]),
+    "ablation-series-outside-the-study": (_set("ablations.data_seed", [5]), [
+        r"ablations\.data_seed: 5 is not one of the study's data seeds \(data\.seed: \[0\]\)"]),
+    "variant-series-outside-the-study": (_set("variants.mine", {"hidden": 3, "data_seed": [1]}), [
+        r"variants\.mine\.data_seed: 1 is not one of the study's data seeds"]),
+    "variant-series-repeated": (_set("variants.mine", {"hidden": 3, "data_seed": [0, 0]}), [
+        r"variants\.mine\.data_seed", r"non-unique"]),
+    # ablations around a named variant
+    "nested-ablation-unknown-key": (_set("variants.mine", {"hidden": 3, "ablations": {"dropout": [0.1]}}), [
+        r"variants\.mine\.ablations", r"'dropout' is not one of"]),
+    "nested-ablation-empty-list": (_set("variants.mine", {"hidden": 3, "ablations": {"l2": []}}), [
+        r"variants\.mine\.ablations\.l2", r"should be non-empty"]),
+    "nested-ablation-bad-value": (_set("variants.mine", {"hidden": 3, "ablations": {"hidden": [4, 0]}}), [
+        r"variants\.mine\.ablations\.hidden \(value 0\)", r"hidden must be an integer >= 1"]),
+    "nested-ablation-series-outside-its-variant": (_set("variants.mine", {
+        "hidden": 3, "data_seed": [0], "ablations": {"hidden": [4], "data_seed": [1]}}), [
+        r"variants\.mine\.ablations\.data_seed: 1 is not one of the series variant mine runs on"]),
+    "restarts-0": (_set("baseline.restarts", 0), [r"baseline\.restarts", r"minimum of 1"]),
+    "restarts-in-nested-ablation": (_set("variants.mine", {"hidden": 3, "ablations": {"restarts": [2, 99]}}), [
+        r"variants\.mine\.ablations\.restarts \(value 99\)", r"restarts must be an integer from 1 to 16"]),
+    "negative-bias-scale": (_set("baseline.init_scale_bias", -0.1), [r"baseline\.init_scale_bias", r"minimum of 0"]),
+    # the long-term measures' settings
+    "longterm-one-bin": (_set("longterm.bins", 1), [r"longterm\.bins", r"minimum of 2"]),
+    "longterm-short-run": (_set("longterm.steps", 100), [r"longterm\.steps", r"minimum of 1000"]),
+    "longterm-unknown-key": (_set("longterm.bin", 3), [r"longterm", r"'bin' was unexpected", r"allowed keys: steps"]),
+    "longterm-segment-longer-than-the-run": (_set("longterm.nperseg", 5000), [
+        r"longterm\.nperseg must be an integer in \[16, longterm\.steps = 1000\]"]),
+    "longterm-reference-shorter-than-the-run": (_set("longterm.steps", 5000), [
+        r"longterm\.reference must be an integer in \[longterm\.steps = 5000, inf\), got 4000"]),
 }
 
 
@@ -330,6 +376,7 @@ def test_slurm_profile_dry_run(tmp_path):
     planned_jobs = jobs(out)
     train = [j for j in planned_jobs if j["rule"] == "train"]
     assert sorted(j["wildcards"]["variant"] for j in train) == sorted(VARIANTS)
+    assert {j["wildcards"]["data_seed"] for j in train} == {"0"}
     for job in train:  # the profile's set-resources for train
         assert job["resources"]["runtime"] == "60" and job["resources"]["mem_mb"] == "4000"
     assert {j["rule"] for j in planned_jobs} >= {"data", "train", "aggregate", "summary", "all"}
@@ -358,6 +405,7 @@ def test_publish_writes_the_findings_and_splices_them_into_the_readme(study_copy
         assert is_png(published / link), link
     assert {p.name for p in (published / "figures").iterdir()} == {
         *(f"ablation_{a}.png" for a in AXES), *(f"{f}.png" for f in STUDY_FIGURES)}
+    assert json.loads((published / "attractor.json").read_text())["floors"]
     assert "#### What makes the network generate?" in findings and "one Lyapunov time is" in findings
     # no reservoir in this study: the RNN's target is judged, the reservoir's is not
     assert ("Target for the best RNN" in findings) and "Target for the reservoir" not in findings
@@ -393,8 +441,8 @@ def test_publish_writes_the_data_behind_the_findings_and_verify_checks_a_rerun_a
     out = ok(root, "--cores", "2", "verify")
     assert [j["rule"] for j in jobs(out)] == ["verify"]
     assert "Environment: the same software versions and CPU as the published record" in out
-    assert "| baseline | sgd | each run, exactly | 2 | same |" in out
-    assert "| baseline | bfgs | mean over seeds, max(95% CI, 1%) | 2 | same |" in out
+    assert "| baseline | 0 | sgd | each run, exactly | 2 | same |" in out
+    assert "| baseline | 0 | bfgs | mean over seeds, max(95% CI, 1%) | 2 | same |" in out
     assert "Bit-identical, timing columns aside: yes." in out and "verify: OK" in out
     assert "verify: OK" in (root / "logs/verify.log").read_text()
 
@@ -414,7 +462,7 @@ def test_publish_writes_the_data_behind_the_findings_and_verify_checks_a_rerun_a
     rc, out = snakemake(root, "--cores", "2", "verify")
     assert rc != 0, out[-3000:]
     assert [j["rule"] for j in jobs(out)] == ["verify"]
-    assert "\n- baseline, sgd, seed 0, val_mse: " in out
-    assert f"\n- hidden-3, bfgs, seed 1, status: {status!r} here against " in out
+    assert "\n- baseline, data seed 0, sgd, seed 0, val_mse: " in out
+    assert f"\n- hidden-3, data seed 0, bfgs, seed 1, status: {status!r} here against " in out
     assert "verify: FAILED, 2 difference(s) beyond tolerance." in out
     assert (published / "tables/runs.csv").read_bytes() == edited
