@@ -190,7 +190,7 @@ def fit_ridge(compiled, x, params, seeds, ridge):
     spec = compiled.spec
     noise = fixed_input_noise(spec, seeds, len(x))
     u = x if noise is None else x + noise["x"]
-    readout, ok = fit_readout(compiled.states(u, params), u, spec.washout, ridge, spec.skip)
+    readout, ok = fit_readout(compiled.states(u, params), x, spec.washout, ridge, spec.skip, inputs=u)
     fitted = {n: v.copy() for n, v in params.items()}
     for n, v in readout.items():
         fitted[n][ok] = v[ok]

@@ -97,3 +97,43 @@ def test_ridge_optimizer_fits_the_readout_of_the_initial_reservoir(compiled_mode
     for k in range(2):
         _, y = np_teacher_forced(spec, x, {n: v[k] for n, v in out["params"].items()})
         assert np.mean((y[spec.washout:-1] - x[spec.washout + 1:, 0]) ** 2) < 1e-3 * np.var(x)
+
+
+def test_with_input_noise_each_model_fits_clean_targets_on_its_own_noisy_states(compiled_model, x):
+    """Input noise drives the states (one fixed draw per model) and the skip term; the targets stay the clean
+    series, and each stacked model's read-out is the one it gets alone."""
+    spec = Spec(hidden=20, init_scale_in=0.5, init_scale_rec=1.0, init_scale_bias=0.2, spectral_radius=0.9,
+                washout=15, skip=True, input_noise=0.01)
+    both = train.train_all(compiled_model(spec, 2, T), x, [0, 1], ["ridge"], ridge=1e-6)["ridge"]["params"]
+    noise = train.fixed_input_noise(spec, [0, 1], T)["x"]
+    start = init_params(spec, [0, 1])
+    for k, seed in enumerate([0, 1]):
+        alone = train.train_all(compiled_model(spec, 1, T), x, [seed], ["ridge"], ridge=1e-6)["ridge"]["params"]
+        assert rel_err(both["w_ho"][k], alone["w_ho"][0]) < 1e-9
+        q = {n: v[k] for n, v in start.items()}
+        hs, _ = np_teacher_forced(spec, x + noise[:, k:k + 1], q)
+        want, _ = fit_readout(hs[:, None, :], x, spec.washout, 1e-6, skip=True, inputs=x + noise[:, k:k + 1])
+        assert rel_err(both["w_ho"][k], want["w_ho"][0]) < 1e-8
+        assert both["w_xo"][k, 0, 0] == pytest.approx(want["w_xo"][0, 0, 0], rel=1e-8)
+
+
+def test_the_readout_survives_nearly_collinear_states():
+    """Hundreds of biased reservoir units at a tiny ridge: states so nearly collinear that the normal
+    equations lose the fit; the least-squares solve keeps it (its one-step error is what lstsq's SVD
+    solve of the same augmented problem gives)."""
+    import scipy.linalg
+
+    rng = np.random.default_rng(0)
+    T_, H, washout, ridge = 1400, 300, 100, 1e-12
+    series = np.sin(np.arange(T_) * 0.07)[:, None] + 0.3 * np.sin(np.arange(T_) * 0.19)[:, None]
+    drive = series @ rng.normal(0, 0.4, (1, H)) + rng.normal(0, 0.07, H)
+    states = np.tanh(drive)[:, None, :]  # (T, 1, H): smooth functions of one input, nearly collinear
+    readout, ok = fit_readout(states, series, washout, ridge)
+    assert ok.all()
+    phi = np.concatenate([states[washout:-1, 0], np.ones((T_ - 1 - washout, 1))], axis=1)
+    fitted = phi @ np.concatenate([readout["w_ho"][0, :, 0], readout["b_o"][0]])
+    target = series[washout + 1:, 0]
+    extra = np.sqrt(ridge) * np.eye(H + 1)[:H]
+    w = scipy.linalg.lstsq(np.vstack([phi, extra]), np.concatenate([target, np.zeros(H)]), lapack_driver="gelsd")[0]
+    best = np.mean((phi @ w - target) ** 2)
+    assert np.mean((fitted - target) ** 2) <= 1.01 * best + 1e-20
