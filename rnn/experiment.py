@@ -58,9 +58,12 @@ def starts_in_validation(gen, train, validation):
 
 
 def _generation_scores(compiled, series, params, gen, train, validation, lyapunov):
-    """Per model: scores on the test start points (``rnn.metrics.score_starts``), the median valid
-    time over the validation start points (``vpt_steps_val``), and the continuations (horizon, S, K)
-    and valid times (S, K) of the test start points. One compiled call runs both sets of start points."""
+    """Per model: scores on the test start points (``rnn.metrics.score_starts``); on the validation start
+    points the median valid time (``vpt_steps_val``, censored at the segment's end) and, to tell apart
+    models that all reach that end, the mean NRMSE over the steps every one of them has
+    (``nrmse_val``: the first train + validation - last start, 250 by default); the continuations
+    (horizon, S, K) and valid times (S, K) of the test start points. One compiled call runs both sets
+    of start points."""
     val, test = starts_in_validation(gen, train, validation), starts_in_test(gen, train, validation)
     x_warmup = warmup_inputs(series, np.concatenate([val, test]), gen["warmup"])
     horizon = max(gen["horizon"], validation)
@@ -68,6 +71,8 @@ def _generation_scores(compiled, series, params, gen, train, validation, lyapuno
     test_cont, test_truth = cont[:gen["horizon"], len(val):], truths(series, test, gen["horizon"])
     s, std = np.ravel(series), float(np.std(series))
     scores, K = [], cont.shape[2]
+    scored = train + validation - val.max()  # validation steps every validation start point has
+    val_truth = truths(series, val, scored)
     vpt_test = np.empty((len(test), K))
     for k in range(K):
         vpt_test[:, k] = metrics.valid_times(test_cont[:, :, k], test_truth, std)
@@ -75,17 +80,21 @@ def _generation_scores(compiled, series, params, gen, train, validation, lyapuno
         row["vpt_steps_val"] = float(np.median([
             metrics.valid_prediction_time(cont[:train + validation - a, j, k], s[a:train + validation], std)
             for j, a in enumerate(val)]))
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflowing continuation: NaN, as NRMSE@84
+            row["nrmse_val"] = float(np.mean(np.sqrt(np.mean((cont[:scored, :len(val), k] - val_truth) ** 2, axis=0)))
+                                     / std)
         scores.append(row)
     return scores, test_cont, vpt_test
 
 
-def choose_restarts(vpt_val, val_mse, restarts):
+def choose_restarts(vpt_val, nrmse_val, restarts):
     """For each weight seed, the index of the restart to keep among its ``restarts`` consecutive models:
     the longest median valid time on the validation start points ``vpt_val`` (K * restarts,), ties
-    broken by the lower validation MSE, then the earlier restart; a diverged restart (NaN) is kept
-    only if all of that seed's diverged. Validation only: the test segment plays no part."""
+    (e.g. all reaching the segment's end) broken by the lower validation NRMSE ``nrmse_val``, then the
+    earlier restart; a diverged restart (NaN) is kept only if all of that seed's diverged. Validation
+    only: the test segment plays no part."""
     vpt = np.where(np.isfinite(vpt_val), vpt_val, -np.inf).reshape(-1, restarts)
-    mse = np.where(np.isfinite(val_mse), val_mse, np.inf).reshape(-1, restarts)
+    mse = np.where(np.isfinite(nrmse_val), nrmse_val, np.inf).reshape(-1, restarts)
     order = np.lexsort((np.arange(restarts)[None, :].repeat(len(vpt), 0), mse, -vpt), axis=1)
     return np.arange(len(vpt)) * restarts + order[:, 0]
 
@@ -219,7 +228,7 @@ def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend="ja
             status.append(st)
         # the restart kept for each weight seed, on the validation start points (all of them with one restart)
         kept = (choose_restarts(np.array([r.get("vpt_steps_val", np.nan) for r in scores]),
-                                np.array([r["val_mse"] for r in scores]), restarts)
+                                np.array([r.get("nrmse_val", np.nan) for r in scores]), restarts)
                 if restarts > 1 and generation is not None else np.arange(0, len(draws), restarts))
         ys[opt], conts[opt] = y[:, kept], cont[:, kept]
         params[opt] = {n: v[kept] for n, v in run["params"].items()}

@@ -122,4 +122,5 @@ def score_starts(continuations, truths, std, lyapunov=float("nan"), suffix="test
 def nan_start_scores(n_starts, suffix="test"):
     """The keys of ``score_starts`` with NaN values (and the number of start points), for diverged runs."""
     return {f"vpt_steps_{suffix}": float("nan"), f"vpt_lyapunov_{suffix}": float("nan"),
-            f"nrmse_84_{suffix}": float("nan"), "n_starts": int(n_starts), "vpt_steps_val": float("nan")}
+            f"nrmse_84_{suffix}": float("nan"), "n_starts": int(n_starts), "vpt_steps_val": float("nan"),
+            "nrmse_val": float("nan")}

@@ -18,7 +18,7 @@ BASELINE = {
     "washout": 100, "ridge": 1e-8, "restarts": 1,
 }
 METRICS = ("train_mse", "val_mse", "nrmse_1", "nrmse_84", "nrmse_200", "nrmse_500", "nrmse_1000",
-           "vpt_steps", "vpt_lyapunov", "spectral_error", "vpt_steps_val", "vpt_steps_test", "vpt_lyapunov_test", "nrmse_84_test",
+           "vpt_steps", "vpt_lyapunov", "spectral_error", "vpt_steps_val", "nrmse_val", "vpt_steps_test", "vpt_lyapunov_test", "nrmse_84_test",
            "d_stsp", "d_h")
 NAMED_AXIS = "variant"  # the axis of the named variants in the tables
 VARIANT_KEYS = ("optimizers", "data_seed", "ablations")  # what a named variant may hold besides baseline keys
@@ -365,7 +365,7 @@ def contenders(table, runs, max_hidden=60):
 
     ``tutorial``: the baseline trained as the tutorial did (SGD, then BFGS); ``rnn``: of every
     gradient-trained run with at most ``max_hidden`` units, the one with the longest mean valid time
-    over the validation start points (ties: the lower validation MSE); ``reservoir``: the same among
+    over the validation start points (ties: the lower validation NRMSE); ``reservoir``: the same among
     the ``ridge`` runs. A key is missing when nothing qualifies (e.g. no test segment, no reservoir).
     """
     table = pooled(table)
@@ -385,7 +385,8 @@ def contenders(table, runs, max_hidden=60):
         small &= scored["variant"].map(hidden).le(max_hidden)
     for key, rows in (("rnn", scored[small]), ("reservoir", scored[scored["optimizer"] == "ridge"])):
         if not rows.empty:
-            out[key] = rows.sort_values(["vpt_steps_val_mean", "val_mse_mean"], ascending=[False, True],
+            order = [c for c in ("vpt_steps_val_mean", "nrmse_val_mean", "val_mse_mean") if c in rows]
+            out[key] = rows.sort_values(order, ascending=[False] + [True] * (len(order) - 1),
                                         kind="stable").iloc[0]
     return out
 

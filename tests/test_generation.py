@@ -82,6 +82,18 @@ def test_run_variant_scores_test_and_validation_start_points(series):
         assert row["n_starts"] == 4 and 0 <= row["vpt_steps_test"] <= GEN["horizon"]
         assert row["vpt_lyapunov_test"] == pytest.approx(row["vpt_steps_test"] * 0.01)
         assert 0 <= row["vpt_steps_val"] <= validation  # censored at the validation segment's end
+    # the validation NRMSE over the 32 steps every validation start point has (260 - 228), by hand
+    val = starts_in_validation(GEN, train, validation)
+    runs = out["params"]["lbfgs"]
+    from rnn.compiled import Compiled
+    from rnn.model import Spec
+
+    compiled = Compiled(Spec(hidden=4), 2, train, len(series), 100)
+    val_cont = compiled.generate_from(warmup_inputs(series, val, GEN["warmup"]), runs, 32)
+    truth = truths(series, val, 32)
+    for k, row in enumerate(r for r in out["rows"] if r["optimizer"] == "lbfgs"):
+        want = np.mean(np.sqrt(np.mean((val_cont[:, :, k] - truth) ** 2, axis=0))) / series.std()
+        assert row["nrmse_val"] == pytest.approx(want, rel=1e-9)
     cont = out["test"]["lbfgs"]
     assert cont.shape == (GEN["horizon"], 4, 2)
     std = float(series.std())

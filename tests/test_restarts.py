@@ -41,12 +41,13 @@ def test_the_bias_scale_draws_hidden_biases_after_every_weight():
 
 def test_choose_restarts_keeps_the_validation_best_never_the_test_best():
     """Seed 0: restart 1 is best on validation and worst on the test segment; restart 2 the reverse.
-    The choice sees only validation: restart 1 is kept. Seed 1: a tie on validation goes to the lower
-    validation MSE; seed 2: diverged restarts (NaN) lose to any finite one."""
-    vpt_val = np.array([100, 300, 50,   200, 200, 10,   np.nan, 5, np.nan])
-    val_mse = np.array([1e-3, 1e-3, 1e-3, 2e-4, 1e-4, 1e-3, np.nan, 1e-2, np.nan])
+    The choice sees only validation: restart 1 is kept. Seed 1: a tie on validation valid time (both
+    reached the segment's end) goes to the lower validation NRMSE; seed 2: diverged restarts (NaN)
+    lose to any finite one."""
+    vpt_val = np.array([100, 300, 50,   250, 250, 10,   np.nan, 5, np.nan])
+    nrmse_val = np.array([0.1, 0.1, 0.1, 2e-3, 1e-3, 0.5, np.nan, 1.0, np.nan])
     vpt_test = np.array([200, 10, 900, 1, 2, 3, 4, 5, 6])  # never read: choose_restarts takes no test score
-    kept = choose_restarts(vpt_val, val_mse, 3)
+    kept = choose_restarts(vpt_val, nrmse_val, 3)
     assert list(kept) == [1, 4, 7]
     assert vpt_test[kept[0]] == vpt_test[0:3].min()  # the test would have chosen otherwise
     assert list(choose_restarts(np.full(4, np.nan), np.full(4, np.nan), 2)) == [0, 2]  # all diverged: the first
