@@ -15,7 +15,7 @@ import numpy as np
 from . import backends, metrics
 from .compiled import Compiled
 from .generation import start_points, truths, warmup_inputs
-from .model import Spec, init_params
+from .model import Draw, Spec, init_params
 from .train import OPTIMIZERS, TRAINING_KEYS, check_optimizers, check_settings, train_all, warm_up
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend="ja
                     measures.check_settings(longterm["settings"]))
 
     restarts = int(training.pop("restarts", 1))
-    draws = [(s, r) for s in seeds for r in range(restarts)]  # every restart of every weight seed, stacked
+    draws = [Draw(s, r) for s in seeds for r in range(restarts)]  # every restart of every weight seed, stacked
 
     timing = {}
     t0 = time.perf_counter()

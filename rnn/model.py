@@ -119,6 +119,16 @@ class Spec:
         return tuple(n for n in self.param_shapes if n.startswith("w_"))
 
 
+class Draw(tuple):
+    """A weight seed and one of its restarts, (seed, restart); it prints as the seed, with the restart if > 0."""
+
+    def __new__(cls, seed, restart=0):
+        return super().__new__(cls, (int(seed), int(restart)))
+
+    def __str__(self):
+        return str(self[0]) if self[1] == 0 else f"{self[0]} (restart {self[1]})"
+
+
 def seed_sequence(seed, stream):
     """The entropy of one model's random stream ``stream`` (0: initial weights, 1: weight noise, 2: input
     noise): [seed, stream] for a weight seed, [seed, stream, r] for its restart r > 0 given as (seed, r)."""

@@ -97,7 +97,7 @@ def test_every_run_is_scored_on_the_test_and_validation_start_points_and_the_att
     attractor = json.loads((study / "results/data/attractor.json").read_text())
     assert attractor["lag"] >= 1 and attractor["dim"] >= 1
     floor = max(r["d_stsp"] for r in attractor["floors"] if r["case"] == "truth")
-    worst = max(r["d_stsp"] for r in attractor["floors"])
+    worst = max(r["d_stsp"] for r in attractor["floors"]) * (1 + 1e-12)  # a run all off the attractor: to rounding
     assert fine["d_stsp"].between(0, worst).all() and fine["d_h"].between(0, 1).all()
     # the tutorial's one-step recipe collapses (the constant's scores); the reservoir does better
     tutorial = fine[(fine["variant"] == "baseline") & (fine["optimizer"] == "sgd")]

@@ -65,7 +65,7 @@ def test_runs_table_has_one_row_per_variant_optimizer_seed(study):
                 "d_stsp", "d_h", "job_compile_seconds", *study_module.BASELINE]  # every row says what was run
     assert set(required) <= set(runs.columns), set(required) - set(runs.columns)
     # NRMSE at h steps only for the h within the horizon (150): 1 and 84, not 200, 500, 1000.
-    assert {c for c in runs.columns if c.startswith("nrmse_")} == {"nrmse_1", "nrmse_84", "nrmse_84_test"}
+    assert {c for c in runs.columns if c.startswith("nrmse_")} == {"nrmse_1", "nrmse_84", "nrmse_84_test", "nrmse_val"}
     # the test segment's start points: 3 of them, each free-running 50 steps
     assert set(runs["n_starts"]) == {TINY["generation"]["starts"]}
     scored = runs[runs["status"] == "ok"]
@@ -82,10 +82,6 @@ def test_runs_table_has_one_row_per_variant_optimizer_seed(study):
         assert set(rows["axis"]) == {axis} and set(rows["value"]) == {value}, name
     assert set(runs["backend"]) == {"jax"} and set(runs["data_seed"]) == {0} and set(runs["base"]) == {"baseline"}
     assert set(runs["restart"]) == {0}
-    # the long free runs: each scored against the reference, never NaN for a trained run
-    attractor = json.loads((study / "results/data/attractor.json").read_text())
-    worst = max(r["d_stsp"] for r in attractor["floors"])
-    assert trained["d_stsp"].between(0, worst).all() and trained["d_h"].between(0, 1).all()
     assert set(runs["status"]) <= {"ok", "unstable", "diverged"}
 
     trained = runs[runs["status"] != "diverged"]
@@ -95,6 +91,10 @@ def test_runs_table_has_one_row_per_variant_optimizer_seed(study):
     assert np.all(runs["train_seconds"] > 0)
     assert np.all(np.isfinite(runs.loc[runs["status"] == "ok", "vpt_steps"]))
     assert runs.loc[runs["optimizer"] == "sgd", "bfgs_iterations"].isna().all()
+    # the long free runs: each scored against the reference, never NaN for a trained run
+    attractor = json.loads((study / "results/data/attractor.json").read_text())
+    worst = max(r["d_stsp"] for r in attractor["floors"]) * (1 + 1e-12)  # a run all off the attractor: to rounding
+    assert trained["d_stsp"].between(0, worst).all() and trained["d_h"].between(0, 1).all()
     iterations = trained.loc[trained["optimizer"] != "sgd", "bfgs_iterations"]
     assert iterations.notna().all() and iterations.between(1, TINY["baseline"]["bfgs_maxiter"]).all()
 
@@ -406,7 +406,7 @@ def test_publish_writes_the_findings_and_splices_them_into_the_readme(study_copy
     assert {p.name for p in (published / "figures").iterdir()} == {
         *(f"ablation_{a}.png" for a in AXES), *(f"{f}.png" for f in STUDY_FIGURES)}
     assert json.loads((published / "attractor.json").read_text())["floors"]
-    assert "#### What makes the network generate?" in findings and "one Lyapunov time is" in findings
+    assert "#### What makes the network generate?" in findings and "One Lyapunov time is" in findings
     # no reservoir in this study: the RNN's target is judged, the reservoir's is not
     assert ("Target for the best RNN" in findings) and "Target for the reservoir" not in findings
 

@@ -35,9 +35,7 @@ rule publish:
         runs="results/published/tables/runs.csv",
         ablation="results/published/tables/ablation.csv",
         config="results/published/config.yaml",
-        attractor=(
-            ["results/published/attractor.json"] if LONGTERM else []
-        ),
+        attractor=(["results/published/attractor.json"] if LONGTERM else []),
         environment="results/published/environment.json",
     log:
         "logs/publish.log",
