@@ -16,6 +16,8 @@ rule aggregate:
         markdown="results/tables/ablation.md",
     log:
         "logs/aggregate.log",
+    benchmark:
+        "benchmarks/aggregate.tsv"
     conda:
         "../envs/rnn.yaml"
     params:

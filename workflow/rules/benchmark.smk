@@ -22,6 +22,8 @@ rule bench:
         ),
     log:
         "logs/bench.log",
+    benchmark:
+        "benchmarks/bench.tsv"
     conda:
         "../envs/rnn.yaml"
     threads: workflow.resource_settings.cores or 2

@@ -5,6 +5,8 @@ rule data:
         series="results/data/series.npz",
     log:
         "logs/data.log",
+    benchmark:
+        "benchmarks/data.tsv"
     conda:
         "../envs/rnn.yaml"
     params:
@@ -20,6 +22,8 @@ rule lyapunov:
         "results/data/lyapunov.json",
     log:
         "logs/lyapunov.log",
+    benchmark:
+        "benchmarks/lyapunov.tsv"
     conda:
         "../envs/rnn.yaml"
     params:

@@ -21,6 +21,8 @@ rule plot_variant:
         ),
     log:
         "logs/plot_variant/{variant}.log",
+    benchmark:
+        "benchmarks/plot_variant/{variant}.tsv"
     conda:
         "../envs/rnn.yaml"
     params:
@@ -42,6 +44,8 @@ rule plot_ablation:
         ),
     log:
         "logs/plot_ablation/{axis}.log",
+    benchmark:
+        "benchmarks/plot_ablation/{axis}.tsv"
     conda:
         "../envs/rnn.yaml"
     params:
@@ -97,6 +101,8 @@ rule figures:
         ),
     log:
         "logs/figures.log",
+    benchmark:
+        "benchmarks/figures.tsv"
     conda:
         "../envs/rnn.yaml"
     params:

@@ -35,6 +35,8 @@ rule publish:
         environment="results/published/environment.json",
     log:
         "logs/publish.log",
+    benchmark:
+        "benchmarks/publish.tsv"
     conda:
         "../envs/rnn.yaml"
     params:

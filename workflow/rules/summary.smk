@@ -18,6 +18,8 @@ rule summary:
         ),
     log:
         "logs/summary.log",
+    benchmark:
+        "benchmarks/summary.tsv"
     conda:
         "../envs/rnn.yaml"
     params:
