@@ -18,7 +18,7 @@ os.environ.update(
     )
 )
 
-from rnn import io, study
+from rnn import io, resources, study
 
 # --- the config of a cluster job --------------------------------------------------------------
 # A cluster executor re-invokes Snakemake for each job with the run's --configfiles and --config,
@@ -99,6 +99,16 @@ if workflow.is_main_process:  # not in the jobs a cluster runs on other hosts
 
 onstart:
     io.save_json(LOCK_OWNER, {"host": socket.gethostname(), "pid": os.getpid()})
+
+
+# A cluster job that ran out of memory or time fails with its SLURM state (or only a line in its
+# SLURM log, where memory is enforced by polling): say which resource of which rule to raise.
+onerror:
+    if workflow.is_main_process:
+        for path in log:
+            text = Path(path).read_text(errors="replace")
+            for line in resources.out_of_resources(text):
+                print(line, file=sys.stderr)
 
 
 def schema_problem(exc):
