@@ -71,12 +71,13 @@ def update_profile(text, table, source="benchmarks"):
     head, rest = text.split(BEGIN, 1)
     block, tail = rest.split("\n", 1)[1].split(END, 1)  # the block: after its BEGIN line, to END
     old = yaml.safe_load(block) or {}
-    threads, resources = dict(old.get("set-threads") or {}), {r: dict(v) for r, v in (old.get("set-resources") or {}).items()}
+    threads = dict(old.get("set-threads") or {})
+    resources = {rule: dict(given) for rule, given in (old.get("set-resources") or {}).items()}
     notes = {}
     for rule, row in table.to_dict("index").items():
-        sized = size(row)
+        sized, kept = size(row), {k: v for k, v in resources.get(rule, {}).items() if k not in SIZED}
         threads[rule] = sized["threads"]
-        resources[rule] = {**{k: sized[k] for k in SIZED}, **{k: v for k, v in resources.get(rule, {}).items() if k not in SIZED}}
+        resources[rule] = {**{k: sized[k] for k in SIZED}, **kept}
         jobs = int(row["jobs"])
         notes[rule] = (f"{jobs} job{'s' * (jobs != 1)}: max_rss {row['max_rss']:.0f} MB, "
                        f"longest {row['s']:.0f} s, CPU/wall {row['cpu_ratio']:.2f}")
