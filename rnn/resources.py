@@ -93,8 +93,8 @@ def update_profile(text, table, source="benchmarks"):
 ERROR = re.compile(r"^Error in rule (\w+):\n((?:    .*\n)*)", re.M)
 JOB = re.compile(r"^(?:local)?rule (\w+):\n((?:    .*\n)*)", re.M)
 CAUSES = {  # resource -> what SLURM says (the job's state, its log) when a job ran out of it
-    "mem_mb": ("memory", re.compile(r"OUT_OF_MEMORY|exceeded (?:job )?memory limit|oom[-_ ]kill", re.I)),
-    "runtime": ("time", re.compile(r"TIMEOUT|DUE TO TIME LIMIT", re.I)),
+    "mem_mb": ("memory", re.compile(r"\bOUT_OF_MEMORY\b|exceeded (?:job )?memory limit|oom[-_]kill")),
+    "runtime": ("time", re.compile(r"\bTIMEOUT\b|DUE TO TIME LIMIT")),
 }
 
 
@@ -111,6 +111,8 @@ def out_of_resources(log_text):
     advice = []
     for rule, body in ERROR.findall(log_text):
         fields = _fields(body)
+        if "external_jobid" not in fields:  # a local job: SLURM set it no limit
+            continue
         logs = [p.strip() for p in fields.get("log", "").split(" (check log")[0].split(",") if p.strip()]
         said = fields.get("message", "") + "".join(
             Path(p).read_text(errors="replace") for p in logs if Path(p).is_file())

@@ -164,3 +164,13 @@ def test_out_of_resources_says_what_to_raise(tmp_path):
         "(now 700) in set-resources: figures: of the cluster profile (profiles/slurm/config.yaml), or regenerate "
         "the sizes from the benchmarks (README, \"On a cluster\"); then rerun the same command."]
     assert resources.out_of_resources("Building DAG of jobs...\nNothing to be done.\n") == []
+
+
+def test_out_of_resources_says_nothing_of_local_jobs(tmp_path):
+    log = tmp_path / "logs/train/baseline.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("Traceback (most recent call last):\nTimeoutError: the cache lock timed out (timeout 1200 s)\n")
+    text = (submitted(2, "train", "variant=baseline", 2000, 30)
+            + f"Error in rule train:\n    jobid: 2\n    input: a\n    output: b\n    log: {log} (check log file(s) "
+            "for error details)\n    wildcards: variant=baseline\n")
+    assert resources.out_of_resources(text) == []

@@ -105,7 +105,7 @@ onstart:
 # SLURM log, where memory is enforced by polling): say which resource of which rule to raise.
 onerror:
     if workflow.is_main_process:
-        for path in log:
+        for path in filter(os.path.isfile, log):
             text = Path(path).read_text(errors="replace")
             for line in resources.out_of_resources(text):
                 print(line, file=sys.stderr)
