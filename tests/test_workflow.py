@@ -355,7 +355,7 @@ def test_bad_config_is_refused_before_any_job(tmp_path, case):
         assert not (root / folder).exists(), folder
 
 
-# --- lint, format, profiles ---------------------------------------------------------------------
+# --- lint, format (the cluster profile: test_slurm.py) ------------------------------------------
 
 def test_lint_is_clean(tmp_path):
     root = copy_repo(tmp_path / "repo")
@@ -367,19 +367,6 @@ def test_snakefmt_check_passes():
     proc = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "--diff", str(REPO / "workflow")],
                           text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
     assert proc.returncode == 0, proc.stdout[-6000:]
-
-
-def test_slurm_profile_dry_run(tmp_path):
-    root = copy_repo(tmp_path / "repo")
-    out = ok(root, "-n", "--workflow-profile", "profiles/slurm")
-    assert "profiles/slurm" in out
-    planned_jobs = jobs(out)
-    train = [j for j in planned_jobs if j["rule"] == "train"]
-    assert sorted(j["wildcards"]["variant"] for j in train) == sorted(VARIANTS)
-    assert {j["wildcards"]["data_seed"] for j in train} == {"0"}
-    for job in train:  # the profile's set-resources for train
-        assert job["resources"]["runtime"] == "60" and job["resources"]["mem_mb"] == "4000"
-    assert {j["rule"] for j in planned_jobs} >= {"data", "train", "aggregate", "summary", "all"}
 
 
 # --- publishing the findings --------------------------------------------------------------------

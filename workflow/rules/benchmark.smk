@@ -1,6 +1,7 @@
 # Not part of the default study: `snakemake --cores 2 bench` (it takes the whole machine so that
-# timings are not disturbed by other jobs). `snakemake --report results/report.html all bench`
-# then puts its table and figure in the report.
+# timings are not disturbed by other jobs: all of --cores; a cluster executor has no such total,
+# so there it takes the profile's set-threads, or 2). `snakemake --report results/report.html all
+# bench` then puts its table and figure in the report.
 BENCH = config.get("benchmark", {})
 
 
@@ -21,9 +22,11 @@ rule bench:
         ),
     log:
         "logs/bench.log",
+    benchmark:
+        "benchmarks/bench.tsv"
     conda:
         "../envs/rnn.yaml"
-    threads: workflow.cores
+    threads: workflow.resource_settings.cores or 2
     params:
         backends=" ".join(BENCH.get("backends", ["c", "jax", "numba"])),
         stack=" ".join(map(str, BENCH.get("stack", [1, 8, 64]))),

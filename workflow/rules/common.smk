@@ -1,3 +1,4 @@
+import json
 import os
 import re
 import socket
@@ -17,7 +18,22 @@ os.environ.update(
     )
 )
 
-from rnn import io, study
+from rnn import io, resources, study
+
+# --- the config of a cluster job --------------------------------------------------------------
+# A cluster executor re-invokes Snakemake for each job with the run's --configfiles and --config,
+# but never with --replace-workflow-config: a job of a study run with `--configfile small.yaml
+# --replace-workflow-config` would merge small.yaml into config/config.yaml and build another study
+# (other variants, other settings). So the run that submits the jobs puts the config it resolved in
+# the environment, which the job inherits (the SLURM plugin submits with --export=ALL), and the job
+# takes that config instead of its own: merged or replaced, jobs run the submitting run's study.
+JOB_CONFIG = "RNN_STUDY_JOB_CONFIG"
+if workflow.is_main_process:
+    # not validated yet (it is below, in the run and in each job)
+    os.environ[JOB_CONFIG] = json.dumps(config, default=str)
+elif JOB_CONFIG in os.environ:
+    config.clear()
+    config.update(json.loads(os.environ[JOB_CONFIG]))
 
 # --- resuming after a kill --------------------------------------------------------------------
 # Snakemake locks the working directory while it runs and a SIGKILL leaves those locks behind;
@@ -83,6 +99,16 @@ if workflow.is_main_process:  # not in the jobs a cluster runs on other hosts
 
 onstart:
     io.save_json(LOCK_OWNER, {"host": socket.gethostname(), "pid": os.getpid()})
+
+
+# A cluster job that ran out of memory or time fails with its SLURM state (or only a line in its
+# SLURM log, where memory is enforced by polling): say which resource of which rule to raise.
+onerror:
+    if workflow.is_main_process:
+        for path in filter(os.path.isfile, log):
+            text = Path(path).read_text(errors="replace")
+            for line in resources.out_of_resources(text):
+                print(line, file=sys.stderr)
 
 
 def schema_problem(exc):
