@@ -31,7 +31,7 @@ SCRIPT = REPO / ".ci/slurm/cluster"
 # smaller than TINY: two variants, one seed, SGD only
 SMALL = {**copy.deepcopy(TINY), "seeds": [0], "optimizers": ["sgd"], "ablations": {"hidden": [3]},
          "baseline": {**TINY["baseline"], "epochs": 20}}
-SMALL_RULES = {"data", "lyapunov", "train", "aggregate", "plot_variant", "plot_ablation", "figures", "summary"}
+SMALL_RULES = {"data", "lyapunov", "attractor", "train", "aggregate", "plot_variant", "plot_ablation", "figures", "summary"}
 PROFILE = ("--workflow-profile", "profiles/slurm")
 # The profile waits 40 s after a job's end before asking squeue again, which spares a shared
 # cluster's scheduler and would make each test here minutes longer. The test cluster's MinJobAge
