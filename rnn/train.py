@@ -88,13 +88,25 @@ def _draw_noise(spec, weight_rngs, input_rngs, T):
     return noise
 
 
+WEIGHT_NOISE_DRAWS = 4  # weight-noise draws whose losses the deterministic objectives average
+
+
+def fixed_noise(spec, seeds, T):
+    """The deterministic objectives' noise (BFGS, L-BFGS, ridge): a list of noise inputs of the loss, each
+    with one fixed input-noise draw per model (the same in every element, from stream 2) and, with weight
+    noise, its own fixed weight-noise draw per model (``WEIGHT_NOISE_DRAWS`` of them, from stream 1);
+    [None] without noise. Averaging the loss over the list gives a deterministic objective that still
+    asks the weights to work when perturbed; with one draw it would only shift them."""
+    inputs = _draw_noise(spec, None, noise_generators(seeds, 2), T) if spec.input_noise > 0 else {}
+    if spec.weight_noise <= 0:
+        return [inputs or None]
+    weights = noise_generators(seeds, 1)
+    return [{**_draw_noise(spec, weights, None, T), **inputs} for _ in range(WEIGHT_NOISE_DRAWS)]
+
+
 def fixed_input_noise(spec, seeds, T):
-    """The deterministic objectives' noise: one input-noise draw per model, no weight noise (None if none)."""
-    if spec.input_noise <= 0:
-        return None
-    noise = _draw_noise(spec, None, noise_generators(seeds, 2), T)
-    noise.update({n: np.zeros((len(seeds), *spec.param_shapes[n])) for n in spec.noisy} if spec.weight_noise > 0 else {})
-    return noise
+    """The fixed input-noise draw per model of the deterministic objectives, {"x": (T, K)}, or None."""
+    return _draw_noise(spec, None, noise_generators(seeds, 2), T) if spec.input_noise > 0 else None
 
 
 def _chunks(first_epoch, epochs, log_every):
@@ -160,14 +172,18 @@ def stage_budgets(total, n_stages):
 def _quasi_newton(compiled, x, params, seeds, method, steps, maxiter, gtol, skip):
     """``rnn.quasi_newton.minimize`` through the loss horizons ``steps``, each stage from the last's
     optimum with its share of ``maxiter``; the infos add up the iterations and evaluations and
-    join the cost curves."""
-    noise = fixed_input_noise(compiled.spec, seeds, len(x))
+    join the cost curves. With weight noise the objective is the mean loss over ``fixed_noise``'s draws."""
+    draws = fixed_noise(compiled.spec, seeds, len(x))
     infos = None
     for R, budget in zip(steps, stage_budgets(maxiter, len(steps))):
         if budget == 0:
             continue
         def cost_and_grads(p, R=R):
-            return compiled.loss_and_grad(x, p, noise, R)[::2]
+            parts = [compiled.loss_and_grad(x, p, noise, R)[::2] for noise in draws]
+            if len(parts) == 1:
+                return parts[0]
+            return (np.mean([c for c, _ in parts], axis=0),
+                    {n: np.mean([g[n] for _, g in parts], axis=0) for n in parts[0][1]})
 
         params, stage, skip = quasi_newton.minimize(cost_and_grads, params, seeds, method, budget, gtol, skip=skip)
         if len(steps) > 1:

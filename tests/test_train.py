@@ -172,6 +172,32 @@ def test_train_all_runs_a_quasi_newton_method_alone_and_after_sgd(compiled_model
     assert same(only[after]["params"], out[after]["params"])
 
 
+def test_quasi_newton_with_weight_noise_minimises_the_loss_averaged_over_fixed_draws(compiled_model, x):
+    """BFGS needs a deterministic objective: with weight noise it is the mean loss over WEIGHT_NOISE_DRAWS
+    fixed draws per model (stream 1 of each seed), the same at every evaluation; not the clean loss."""
+    from rnn import quasi_newton
+    from rnn.train import WEIGHT_NOISE_DRAWS, fixed_noise
+
+    spec = Spec(hidden=4, weight_noise=0.05, input_noise=0.01)
+    compiled, start = compiled_model(spec, 2, T), init_params(spec, [0, 1])
+    draws = fixed_noise(spec, [0, 1], T)
+    assert len(draws) == WEIGHT_NOISE_DRAWS > 1
+    assert all(np.array_equal(d["x"], draws[0]["x"]) for d in draws)  # one input-noise draw
+    assert not np.array_equal(draws[0]["w_hh"], draws[1]["w_hh"])
+    assert np.array_equal(draws[2]["w_hh"], fixed_noise(spec, [0, 1], T)[2]["w_hh"])  # fixed: the same again
+
+    def averaged(p):
+        parts = [compiled.loss_and_grad(x, p, d)[::2] for d in draws]
+        return np.mean([c for c, _ in parts], axis=0), {n: np.mean([g[n] for _, g in parts], axis=0) for n in p}
+
+    want, _, _ = quasi_newton.minimize(averaged, start, [0, 1], "bfgs", 10, 1e-9)
+    got = train_all(compiled, x, [0, 1], ["bfgs"], bfgs_maxiter=10, bfgs_gtol=1e-9)["bfgs"]["params"]
+    assert same(got, want)
+    clean = train_all(compiled_model(Spec(hidden=4, input_noise=0.01), 2, T), x, [0, 1], ["bfgs"], bfgs_maxiter=10,
+                      bfgs_gtol=1e-9)["bfgs"]["params"]
+    assert not same(got, clean)
+
+
 def test_train_all_sgd_then_quasi_newton_skips_models_that_diverged_in_sgd(compiled_model, x):
     seeds = [0, 2, 1]
     compiled = compiled_model(DIVERGING, 3, T)
