@@ -188,7 +188,7 @@ def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend="ja
 
     # every function training calls, called once now: its compiling is not training
     warm_up(compiled, x_train, start, optimizers, log_every=log_every,
-            **{k: training[k] for k in ("epochs", "rollout_schedule") if k in training})
+            **{k: training[k] for k in ("epochs", "rollout_schedule", "onestep_weight") if k in training})
     if any("sgd" in o for o in optimizers):
         monitor(start)
     timing["compile_seconds"] = time.perf_counter() - t0

@@ -15,7 +15,7 @@ BASELINE = {
     "init_scale_out": 0.01, "init_scale_bias": 0.0, "skip": False, "weight_noise": 0.0, "l1": 0.0, "l2": 1e-4,
     "lr": 0.3, "epochs": 1001, "bfgs_maxiter": 500, "bfgs_gtol": 1e-5,
     "spectral_radius": None, "input_noise": 0.0, "rollout_steps": 1, "rollout_stride": 1, "rollout_schedule": "doubling",
-    "washout": 100, "ridge": 1e-8, "restarts": 1,
+    "washout": 100, "ridge": 1e-8, "onestep_weight": 1.0, "restarts": 1,
 }
 METRICS = ("train_mse", "val_mse", "nrmse_1", "nrmse_84", "nrmse_200", "nrmse_500", "nrmse_1000",
            "vpt_steps", "vpt_lyapunov", "spectral_error", "vpt_steps_val", "nrmse_val", "vpt_steps_test", "vpt_lyapunov_test", "nrmse_84_test",

@@ -17,14 +17,15 @@ from .quasi_newton import BLOWUP
 
 OPTIMIZERS = ("sgd", "bfgs", "sgd+bfgs", "lbfgs", "sgd+lbfgs", "ridge", "ridge+bfgs", "ridge+lbfgs")
 SCHEDULES = ("doubling", "fixed")
-TRAINING_KEYS = ("lr", "epochs", "bfgs_maxiter", "bfgs_gtol", "ridge", "rollout_schedule", "restarts")  # check_settings'
+TRAINING_KEYS = ("lr", "epochs", "bfgs_maxiter", "bfgs_gtol", "ridge", "rollout_schedule", "onestep_weight",
+                 "restarts")  # check_settings'
 MAX_RESTARTS = 16
 
 log = logging.getLogger(__name__)
 
 
 def check_settings(lr=0.3, epochs=1001, bfgs_maxiter=500, bfgs_gtol=1e-5, log_every=10, ridge=1e-8,
-                   rollout_schedule="doubling", restarts=1):
+                   rollout_schedule="doubling", onestep_weight=1.0, restarts=1):
     """Raise ValueError naming the first bad training setting."""
     from .ridge import check_ridge
 
@@ -37,6 +38,9 @@ def check_settings(lr=0.3, epochs=1001, bfgs_maxiter=500, bfgs_gtol=1e-5, log_ev
     for name, value in (("epochs", epochs), ("bfgs_maxiter", bfgs_maxiter), ("log_every", log_every)):
         if isinstance(value, bool) or int(value) != value or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if isinstance(onestep_weight, bool) or not isinstance(onestep_weight, (int, float)) \
+            or not np.isfinite(onestep_weight) or onestep_weight < 0:
+        raise ValueError(f"onestep_weight must be a finite number >= 0, got {onestep_weight!r}")
     if isinstance(restarts, bool) or int(restarts) != restarts or not 1 <= restarts <= MAX_RESTARTS:
         raise ValueError(f"restarts must be an integer from 1 to {MAX_RESTARTS}, got {restarts!r}")
 
@@ -164,18 +168,25 @@ def sgd(compiled, x, params, seeds, lr=0.3, epochs=1001, log_every=10, monitor=N
     return params, curve, diverged
 
 
-def stage_budgets(total, n_stages):
-    """``total`` iterations (or epochs) shared out among ``n_stages`` stages, as equally as possible."""
-    return [total // n_stages + (i < total % n_stages) for i in range(n_stages)]
+def stage_budgets(total, n_stages, first_weight=1.0):
+    """``total`` iterations (or epochs) shared out among ``n_stages`` stages in proportion to their weights,
+    ``first_weight`` for the first (a schedule's one-step stage) and 1 for each other, in whole numbers
+    (largest remainders first, the earlier stage on a tie: equal weights share as equally as possible)."""
+    weights = [float(first_weight)] + [1.0] * (n_stages - 1)
+    exact = [total * w / sum(weights) for w in weights]
+    out = [int(e) for e in exact]
+    for i in sorted(range(n_stages), key=lambda i: out[i] - exact[i])[:total - sum(out)]:
+        out[i] += 1
+    return out
 
 
-def _quasi_newton(compiled, x, params, seeds, method, steps, maxiter, gtol, skip):
+def _quasi_newton(compiled, x, params, seeds, method, steps, maxiter, gtol, skip, first_weight=1.0):
     """``rnn.quasi_newton.minimize`` through the loss horizons ``steps``, each stage from the last's
     optimum with its share of ``maxiter``; the infos add up the iterations and evaluations and
     join the cost curves. With weight noise the objective is the mean loss over ``fixed_noise``'s draws."""
     draws = fixed_noise(compiled.spec, seeds, len(x))
     infos = None
-    for R, budget in zip(steps, stage_budgets(maxiter, len(steps))):
+    for R, budget in zip(steps, stage_budgets(maxiter, len(steps), first_weight)):
         if budget == 0:
             continue
         def cost_and_grads(p, R=R):
@@ -215,14 +226,15 @@ def fit_ridge(compiled, x, params, seeds, ridge):
     return fitted, ~ok
 
 
-def warm_up(compiled, x, params, optimizers, epochs=1001, log_every=10, rollout_schedule="doubling"):
+def warm_up(compiled, x, params, optimizers, epochs=1001, log_every=10, rollout_schedule="doubling",
+            onestep_weight=1.0):
     """Call once every compiled function that ``train_all`` will call with these settings (SGD's epoch
     chunks and the quasi-Newton losses of each horizon, the ridge fit's states), so that the JIT's
     compiling is timed apart from training. The calls change nothing: SGD's epochs are all inactive."""
     K, steps = compiled.K, horizons(compiled.spec.rollout_steps, rollout_schedule)
     methods = {o.rpartition("+")[::2] for o in optimizers}  # (first phase or "", method)
     if any("sgd" in pair for pair in methods):
-        for R, budget in zip(steps, stage_budgets(epochs, len(steps))):
+        for R, budget in zip(steps, stage_budgets(epochs, len(steps), onestep_weight)):
             n = min(log_every, budget)
             if n:
                 compiled.sgd_epochs(x, params, 0.0, np.full(K, np.inf), np.zeros(K, bool), np.zeros(n, bool),
@@ -236,12 +248,13 @@ def warm_up(compiled, x, params, optimizers, epochs=1001, log_every=10, rollout_
 
 
 def train_all(compiled, x_train, seeds, optimizers, lr=0.3, epochs=1001, bfgs_maxiter=500, bfgs_gtol=1e-5,
-              ridge=1e-8, rollout_schedule="doubling", log_every=10, monitor=None, initial=None):
+              ridge=1e-8, rollout_schedule="doubling", onestep_weight=1.0, log_every=10, monitor=None, initial=None):
     """Train K seeds with each optimizer in ``optimizers``; ``<first>+<method>`` starts ``method``
     from the result of ``first`` (``sgd`` or ``ridge``).
 
     The loss goes through the horizons ``horizons(spec.rollout_steps, rollout_schedule)`` (just the
-    one-step loss at the tutorial's settings), each stage with an equal share of the budget: SGD's
+    one-step loss at the tutorial's settings), each stage with an equal share of the budget (the one-step
+    stage ``onestep_weight`` shares, ``stage_budgets``): SGD's
     ``epochs``, and the ``bfgs_maxiter`` iterations of ``bfgs`` and ``lbfgs`` (``rnn.quasi_newton``),
     which minimise the cost without weight noise and with one fixed input-noise draw per model (a
     deterministic objective); after SGD (which went through the horizons) they run the last horizon
@@ -253,7 +266,7 @@ def train_all(compiled, x_train, seeds, optimizers, lr=0.3, epochs=1001, bfgs_ma
 
     check_optimizers(optimizers)
     check_settings(lr=lr, epochs=epochs, bfgs_maxiter=bfgs_maxiter, bfgs_gtol=bfgs_gtol, log_every=log_every,
-                   ridge=ridge, rollout_schedule=rollout_schedule)
+                   ridge=ridge, rollout_schedule=rollout_schedule, onestep_weight=onestep_weight)
     spec, K = compiled.spec, compiled.K
     steps = horizons(spec.rollout_steps, rollout_schedule)
     start = init_params(spec, seeds) if initial is None else initial
@@ -270,7 +283,7 @@ def train_all(compiled, x_train, seeds, optimizers, lr=0.3, epochs=1001, bfgs_ma
         else:
             params, curve, diverged, done = start, [], None, 0
             rngs = noise_streams(spec, seeds)  # one stream through every horizon
-            for R, budget in zip(steps, stage_budgets(epochs, len(steps))):
+            for R, budget in zip(steps, stage_budgets(epochs, len(steps), onestep_weight)):
                 if budget == 0:
                     continue
                 params, more, diverged = sgd(compiled, x_train, params, seeds, lr, budget, log_every, monitor,
@@ -290,7 +303,7 @@ def train_all(compiled, x_train, seeds, optimizers, lr=0.3, epochs=1001, bfgs_ma
         t0 = time.perf_counter()
         params, infos, diverged = _quasi_newton(compiled, x_train, before["params"], seeds, method,
                                                 steps[-1:] if first == "sgd" else steps, bfgs_maxiter, bfgs_gtol,
-                                                before["diverged"])
+                                                before["diverged"], onestep_weight)
         out[opt] = {"params": params, "diverged": diverged, "bfgs": infos,
                     "seconds": before["seconds"] + (time.perf_counter() - t0) / K}
         if "curve" in before:

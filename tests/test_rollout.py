@@ -149,6 +149,23 @@ def test_stage_budgets_share_the_budget_out():
     assert train.stage_budgets(10, 4) == [3, 3, 2, 2]
     assert sum(train.stage_budgets(1001, 7)) == 1001
     assert train.stage_budgets(2, 4) == [1, 1, 0, 0]
+    # the one-step stage weighted: 6 shares of 13 for it, 1 for each of seven longer horizons
+    assert train.stage_budgets(1300, 8, 6) == [600] + [100] * 7
+    assert train.stage_budgets(10, 3, 0) == [0, 5, 5] and sum(train.stage_budgets(1001, 8, 2.5)) == 1001
+    for bad in (-1.0, float("nan"), True):
+        with pytest.raises(ValueError, match="onestep_weight must be a finite number >= 0"):
+            train.check_settings(onestep_weight=bad)
+
+
+def test_a_weighted_one_step_stage_trains_longer_than_the_others(compiled_model, x):
+    spec = Spec(hidden=3, rollout_steps=4, washout=2, l2=0.0)
+    out = train.train_all(compiled_model(spec, 2, T), x, [0, 1], ["lbfgs"], bfgs_maxiter=12, bfgs_gtol=1e-12,
+                          onestep_weight=4.0)
+    # horizons 1, 2, 4 with weights 4, 1, 1: 8, 2 and 2 iterations (the curve holds each iteration's cost)
+    assert [info["iterations"] for info in out["lbfgs"]["bfgs"]] == [12, 12]
+    alone = train.train_all(compiled_model(Spec(hidden=3, washout=2, l2=0.0), 2, T), x, [0, 1], ["lbfgs"],
+                            bfgs_maxiter=8, bfgs_gtol=1e-12)
+    assert out["lbfgs"]["bfgs"][0]["curve"][:8] == alone["lbfgs"]["bfgs"][0]["curve"]
 
 
 def test_schedule_runs_every_horizon_with_its_share_of_iterations(compiled_model, x):
