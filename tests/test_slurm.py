@@ -182,8 +182,8 @@ def test_the_study_runs_as_cluster_jobs(cluster_study):
     assert ran == Counter({(comment, "COMPLETED"): n for comment, n in remote.items()})
     assert {rule_of(c) for c, _ in ran} == SMALL_RULES and local == {"all"}
     # the jobs built the submitting run's study (replaced config), not config.yaml merged with it
-    assert sorted(c for c, _ in ran if rule_of(c) == "train") == ["rule_train_wildcards_baseline",
-                                                                 "rule_train_wildcards_hidden-3"]
+    assert sorted(c for c, _ in ran if rule_of(c) == "train") == ["rule_train_wildcards_baseline_0",
+                                                                 "rule_train_wildcards_hidden-3_0"]
     assert sorted(set(read_runs(root)["variant"])) == ["baseline", "hidden-3"]
 
 
