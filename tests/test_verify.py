@@ -129,6 +129,34 @@ def test_sgd_last_bits_pass_across_machines_but_not_on_the_published_one():
     assert "| baseline | 0 | sgd | each run, exactly | 5 | same | 4 of 5 | inf (train_mse) | DIFFERS |" in verify.report(result)
 
 
+def with_long_runs(runs):
+    """The table with the long-run measures: each run's D_stsp and D_H near the study's floors."""
+    rng = np.random.default_rng(1)
+    return runs.assign(d_stsp=0.1 + 0.02 * rng.standard_normal(len(runs)),
+                       d_h=0.01 + 0.002 * rng.standard_normal(len(runs)))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "bfgs"])
+def test_long_runs_on_another_machine_are_another_sample_of_the_attractor(optimizer):
+    """A deterministic model's 10,000-step run differs completely after a last-bit change: its D_stsp and D_H
+    are compared as means within the floor elsewhere, and to the last bit on the published machine."""
+    published = with_long_runs(runs_table())
+    rerun = published.copy()
+    every = at(rerun, "baseline", optimizer)
+    rerun.loc[every, "d_stsp"] += 0.1 * np.array([1, -1, 1, -1, 1])  # each run moved by a new sample's spread
+    rerun.loc[every, "d_h"] += 0.01
+    assert verify.compare(rerun, published).ok
+    result = verify.compare(rerun, published, same_environment=True)
+    assert {d.what for d in result.differences} == {"d_stsp", "d_h"}
+    # a model that left the attractor moves the mean by far more than the floor: a difference anywhere
+    rerun.loc[every, "d_stsp"] = 3.0
+    result = verify.compare(rerun, published)
+    assert [(d.group, d.what) for d in result.differences] == [(("baseline", 0, optimizer), "d_stsp")]
+    assert "tolerance ± 0.15 (the long-run measure's floor)" in named(result)[0]
+    if optimizer == "sgd":
+        assert "long runs: mean over seeds" in verify.report(result)
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "bfgs"])
 def test_a_changed_status_fails_naming_the_run(optimizer):
     runs = runs_table()
