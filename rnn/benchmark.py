@@ -18,6 +18,11 @@ units (``CLOSED_LOOP``) on the default backend, against ``rnn.reference.jax_clos
 loss written directly in JAX: ``lax.scan``, ``value_and_grad``, ``vmap``) and against its floor, the
 counted floating-point operations (``closed_loop_flops``) over the float64 matrix-product rate
 measured in the same run; all three must agree on the loss and the gradient.
+
+The study's own record (``study_rows``): SGD's ``train_seconds`` per model as a study job writes it
+(``rnn.experiment.run_variant``, the baseline's 1001 epochs with the learning-curve monitor; compiling
+is in ``compile_seconds``, not there), for one model and 8 stacked, against the reference's 1001
+epochs timed in the same run (``STUDY_TARGETS``).
 """
 
 import argparse
@@ -41,6 +46,7 @@ CHUNK = 10  # epochs per compiled call of the training loop (rnn.train.sgd's log
 CLOSED_LOOP = {"closed-loop-30 (H=30)": 30, "tutorial size (H=15)": 15}
 CLOSED_LOOP_SHAPE = {"K": 5, "steps": 128, "stride": 4, "washout": 100}
 CLOSED_LOOP_TARGET = 1.0  # the project's time over plain JAX's, at most
+STUDY_TARGETS = {1: 1.25, 8: 0.5}  # K: the study's SGD train_seconds per model over the reference's, at most
 
 
 def _series():
@@ -199,6 +205,54 @@ def closed_loop_rows(backend="jax", repeats=5, sizes=CLOSED_LOOP, shape=CLOSED_L
     return rows
 
 
+def study_rows(backend="jax", stack=tuple(STUDY_TARGETS), repeats=3):
+    """The baseline's SGD as the study trains it, per model, against the reference's 1001 epochs (medians)."""
+    from . import reference
+    from .data import mackey_glass
+    from .experiment import run_variant
+    from .model import Spec, init_params
+    from .study import BASELINE
+
+    epochs, train, validation, horizon = BASELINE["epochs"], T, 500, 1000
+    series = mackey_glass(train + validation + horizon, seed=0)[0]
+    x = np.ascontiguousarray(series[:train])
+    settings = {**BASELINE, "bfgs_maxiter": 1}
+
+    def reference_seconds():
+        params = {k: v[0].copy() for k, v in init_params(Spec(), [0]).items()}
+        t0 = time.perf_counter()
+        for _ in range(epochs):
+            reference.sgd_epoch(x, params, LR, L2)
+        return time.perf_counter() - t0
+
+    reference_seconds()  # JIT
+    ref = float(np.median([reference_seconds() for _ in range(repeats)]))
+    rows = [{"implementation": "reference (Numba BPTT)", "K": 1, "train_seconds_per_model": ref,
+             "compile_seconds": float("nan"), "ratio_to_reference": 1.0, "target": float("nan")}]
+    for K in stack:
+        runs = [run_variant(series, settings, seeds=range(K), optimizers=["sgd"], backend=backend, train=train,
+                            validation=validation, horizon=horizon) for _ in range(repeats)]
+        per_model = float(np.median([r["rows"][0]["train_seconds"] for r in runs]))
+        rows.append({"implementation": f"the study ({backend}, run_variant)", "K": K,
+                     "train_seconds_per_model": per_model,
+                     "compile_seconds": float(np.median([r["timing"]["compile_seconds"] for r in runs])),
+                     "ratio_to_reference": per_model / ref, "target": STUDY_TARGETS.get(K, float("nan"))})
+    return rows
+
+
+def study_markdown(table):
+    """The study's SGD training time against the reference, with the targets."""
+    from .study import markdown_table
+
+    lines = ["## The study's SGD training (the baseline's 1001 epochs; train_seconds per model, median)", "",
+             markdown_table(table), "", "| K | ratio to reference | target | met |", "|---|---|---|---|"]
+    for _, row in table.iloc[1:].iterrows():
+        if np.isfinite(row["target"]):
+            met = "yes" if row["ratio_to_reference"] <= row["target"] else "no"
+            lines.append(f"| {row['K']} | {row['ratio_to_reference']:.2f} | ≤ {row['target']:g} | {met} |")
+    return "\n".join(lines + [""])
+
+
 def run(backends=("c", "jax", "numba"), stack=(1, 8, 64), repeats=5, max_epochs=200, budget_s=0.5,
         compile_times=True, log=print):
     """All measurements as a list of row dicts (see module docstring)."""
@@ -253,7 +307,7 @@ def closed_loop_markdown(table):
     return "\n".join(lines + [""])
 
 
-def write(rows, out_dir, default_backend="jax", closed_loop=None):
+def write(rows, out_dir, default_backend="jax", closed_loop=None, study=None):
     import pandas as pd
 
     from . import io, plots
@@ -276,6 +330,10 @@ def write(rows, out_dir, default_backend="jax", closed_loop=None):
         frame = pd.DataFrame(closed_loop)
         io.save_csv(out_dir / "closed_loop.csv", frame)
         text.append(closed_loop_markdown(frame))
+    if study:
+        frame = pd.DataFrame(study)
+        io.save_csv(out_dir / "study.csv", frame)
+        text.append(study_markdown(frame))
     io.save_text(out_dir / "benchmark.md", "\n".join(text))
     fig = plots.benchmark(table)
     io.save_figure(out_dir / "benchmark.png", fig, dpi=110)
@@ -289,6 +347,7 @@ def main(argv=None):
     ap.add_argument("--max-epochs", type=int, default=200, help="at most this many epochs per repeat")
     ap.add_argument("--no-compile-times", action="store_true", help="skip the cold/warm compile measurements")
     ap.add_argument("--no-closed-loop", action="store_true", help="skip the closed-loop objective's timing")
+    ap.add_argument("--no-study", action="store_true", help="skip the study's own SGD training time")
     ap.add_argument("--default-backend", default="jax")
     ap.add_argument("--out", default="results/benchmark", help="folder for benchmark.csv/.md/.png")
     ap.add_argument("--compile-only", metavar="BACKEND", help=argparse.SUPPRESS)
@@ -308,7 +367,14 @@ def main(argv=None):
         for row in closed:
             print(f"closed loop, {row['size']}: {row['implementation']}: {row['ms']:.1f} ms "
                   f"({row['ratio_to_plain_jax']:.2f}x plain JAX)", flush=True)
-    write(rows, args.out, args.default_backend, closed)
+    study = None
+    if not args.no_study:
+        study = study_rows(args.default_backend, repeats=min(args.repeats, 3))
+        for row in study[1:]:
+            print(f"the study's SGD, K={row['K']}: {row['train_seconds_per_model']:.3f} s per model "
+                  f"({row['ratio_to_reference']:.2f}x the reference's {study[0]['train_seconds_per_model']:.3f} s)",
+                  flush=True)
+    write(rows, args.out, args.default_backend, closed, study)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,12 @@ def test_benchmark_command_writes_table_markdown_and_figure(tmp_path):
     assert (plain["ratio_to_plain_jax"] == 1.0).all() and (closed["ms"] > 0).all()
     assert "## The closed-loop objective" in text and "| closed-loop-30 (H=30) |" in text
     assert (out / "benchmark.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the study's own SGD record against the reference's 1001 epochs, compiling apart
+    study = pd.read_csv(out / "study.csv")
+    assert list(study["K"]) == [1, 1, 8] and study.loc[0, "ratio_to_reference"] == 1.0
+    assert (study["train_seconds_per_model"] > 0).all() and (study.loc[1:, "compile_seconds"] > 0).all()
+    assert np.allclose(study["ratio_to_reference"], study["train_seconds_per_model"] / study.loc[0, "train_seconds_per_model"])
+    assert "## The study's SGD training" in text and "| 8 |" in text and "≤ 0.5" in text
 
 
 def test_closed_loop_flops_count_the_products():
