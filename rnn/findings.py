@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 
-from .study import axes_by_base, contenders, fmt, format_value, markdown, mean_ci, pooled, tutorial_comparison
+from .study import axes_by_base, comparable, contenders, fmt, format_value, markdown, mean_ci, pooled, tutorial_comparison
 
 QUESTIONS = (  # the tutorial's "Things to try", each answered by one or two ablation axes
     ("The initial weight values", ("init_scale_rec", "init_scale_in", "init_scale_out")),
@@ -241,8 +241,8 @@ def series_table(table, runs, lyapunov):
             part = part[part["data_seed"] == d].sort_values("seed")
             steps = np.where(part["status"] == "diverged", np.nan, part["vpt_steps_test"].to_numpy(dtype=float))
             kept = np.nan_to_num(steps, nan=0.0)
-            cells.append(", ".join(fmt(v) if np.isfinite(v) else "diverged" for v in steps)
-                         + f": **{fmt(float(np.median(kept)))}** ({fmt(float(np.median(kept)) * lyapunov)})")
+            cells.append(", ".join(f"{v:g}" if np.isfinite(v) else "diverged" for v in steps)  # steps: whole or half
+                         + f": **{float(np.median(kept)):g}** ({fmt(float(np.median(kept)) * lyapunov)})")
         rows.append(cells)
     header = ["data seed"] + [f"{CONTENDERS[k]}: {r['variant']}, {r['optimizer']}" for k, r in picks.items()]
     return markdown(header, rows)
@@ -250,19 +250,24 @@ def series_table(table, runs, lyapunov):
 
 def around_question(table, runs, lyapunov, metrics=("vpt_steps_test", "vpt_lyapunov_test", "d_stsp", "d_h")):
     """"What matters once the network generates?": each ablation around a named variant against it."""
-    table = pooled(table)
-    bases = [b for b in axes_by_base(table) if b != "baseline"]
-    metrics = [m for m in metrics if f"{m}_mean" in table]
+    bases = [b for b in axes_by_base(pooled(table)) if b != "baseline"]
     out = []
     for base in bases:
-        part = table[(table["variant"] == base) | ((table["base"] == base) & (table["axis"] != "variant"))]
+        part, seeds = comparable(runs, base)  # the base on the series its ablations ran on
+        metrics = [m for m in metrics if f"{m}_mean" in part]
+        part = part[(part["variant"] == base) | (part["axis"] != "variant")]
+        if "data_seed" in runs and runs.loc[runs["base"] == base, "data_seed"].nunique() > len(seeds):
+            out += [f"Around **{base}**, on data seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} "
+                    f"(its own runs on the same series):", ""]
         rows = []
         for _, row in part.iterrows():
-            lt = _lyapunov_times(_runs_of(runs, row), lyapunov)
+            these = _runs_of(runs, row)
+            these = these[these["data_seed"].isin(seeds)] if "data_seed" in these else these
+            lt = _lyapunov_times(these, lyapunov)
             rows.append([row["variant"], row["optimizer"], str(row["n"]), f"{int(np.sum(lt < 0.5))}"]
-                        + [mean_ci(row, m) for m in metrics])
-        out += [markdown(["variant", "optimizer", "runs", "runs < 0.5 Lyapunov time"] + [LABELS[m] for m in metrics],
-                         rows), ""]
+                        + [mean_ci(row, m) for m in metrics] + [mean_ci(row, "train_seconds")])
+        out += [markdown(["variant", "optimizer", "runs", "runs < 0.5 Lyapunov time"] + [LABELS[m] for m in metrics]
+                         + ["training seconds per model (all restarts)"], rows), ""]
         for opt, group in part.groupby("optimizer", sort=False):
             ref = group[group["variant"] == base]
             if ref.empty:
@@ -287,8 +292,10 @@ def findings_markdown(table, runs, baseline_settings, lyapunov, figures, floors=
     base = table[table["variant"] == "baseline"]
     out += ["#### Optimizers on the baseline", "",
             question_table(base, (), baseline_settings).replace("baseline ()", "baseline"), ""]
-    top = pooled(table)
-    top = top[top.get("base", "baseline") == "baseline"]
+    top, seeds = comparable(runs, "baseline")
+    if "data_seed" in runs and runs["data_seed"].nunique() > len(seeds):
+        out += [f"The \"Things to try\" below ran on data seed{'s' if len(seeds) > 1 else ''} "
+                f"{', '.join(map(str, seeds))}; each compares with the baseline's runs on the same series.", ""]
     for question, axes in QUESTIONS:
         present = [a for a in axes if a in set(top["axis"])]
         if not present:

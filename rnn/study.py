@@ -265,7 +265,7 @@ def ablation_table(runs, metrics=METRICS):
     runs = runs.assign(series=runs["data_seed"])
     both = pd.concat([runs.assign(data_seed=runs["data_seed"].astype(str)), runs.assign(data_seed=POOLED)])
     rows = []
-    for key, group in both.groupby(keys, sort=False):
+    for key, group in both.groupby(keys, sort=False, dropna=False):  # a baseline's value read back from CSV is NaN
         row = dict(zip(keys, key))
         row["n"] = len(group)
         row["n_series"] = group["series"].nunique()
@@ -290,6 +290,19 @@ def pooled(table):
     if "data_seed" not in table:
         return table
     return table[table["data_seed"].astype(str) == POOLED]
+
+
+def comparable(runs, base="baseline"):
+    """``base`` and the variants around it (``runs``' ``base`` column), each pooled over the series that all
+    of them ran on, so that every comparison with the base is on the same series: (ablation-table rows,
+    sorted data seeds). The default study asks the "Things to try" on series 0 and runs the baseline on
+    three; its comparisons use the baseline's series-0 runs."""
+    metrics = (*METRICS, "train_seconds")  # what each buys, and what it costs
+    part = runs[runs["base"] == base] if "base" in runs else runs
+    if "data_seed" not in part:
+        return pooled(ablation_table(part, metrics)), [0]
+    common = set.intersection(*(set(g["data_seed"]) for _, g in part.groupby("variant"))) if len(part) else set()
+    return pooled(ablation_table(part[part["data_seed"].isin(common)], metrics)), sorted(int(s) for s in common)
 
 
 def fmt(value, digits=3):

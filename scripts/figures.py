@@ -98,6 +98,10 @@ else:
 # --- the "Things to try" around a named variant -------------------------------------------------------
 bases = [b for b in study.axes_by_base(pooled) if b != "baseline"]
 if bases:
-    save(plots.around(pooled, bases), out.around)
+    import pandas as pd
+
+    around = pd.concat([study.comparable(runs, b)[0] for b in bases])  # each base on its ablations' series
+    around["value"] = around["value"].fillna("").astype(str)
+    save(plots.around(around, bases), out.around)
 else:
     placeholder(out.around, "no ablations around a named variant (variants.<name>.ablations)")

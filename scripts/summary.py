@@ -41,7 +41,9 @@ text = [
     "",
     "## What makes the network generate?",
     "",
-    findings.generation_question(table, runs, io.load_lyapunov(snakemake.input.lyapunov)),
+    findings.generation_question(table, runs, io.load_lyapunov(snakemake.input.lyapunov),
+                                 io.load_json(snakemake.input.attractor[1])["floors"] if snakemake.input.attractor
+                                 else None),
     "",
     "## Ablations (mean ± 95% CI over seeds; diverged runs counted, not averaged)",
     "",

@@ -131,6 +131,19 @@ def test_findings_answer_the_generation_questions(study):
     around = findings[findings.index("#### What matters once the network generates?"):]
     for name in NESTED:
         assert f"| {name} |" in around and f"**{name}**" in around
+    # like for like: the base's row counts only its runs on the series its ablations ran on (data seed 1)
+    runs = read_runs(study)
+    assert "Around **closed-loop**, on data seed 1" in around
+    seeds = len(CONFIG["seeds"])
+    assert f"| closed-loop | lbfgs | {seeds} |" in around and f"| closed-loop | lbfgs | {2 * seeds} |" not in around
+    base = runs[(runs["variant"] == "closed-loop") & (runs["optimizer"] == "lbfgs") & (runs["data_seed"] == 1)]
+    assert study_module.mean_ci(study_module.comparable(runs, "closed-loop")[0].query(
+        "variant == 'closed-loop' and optimizer == 'lbfgs'").iloc[0], "vpt_steps_test") in around
+    assert study_module.comparable(runs, "closed-loop")[1] == [1] and len(base) == seeds
+    # the one-step "Things to try" (data seed 0) against the baseline's runs on series 0 only
+    assert "The \"Things to try\" below ran on data seed 0; each compares with the baseline's runs on the same series." in findings
+    table, shown = study_module.comparable(runs, "baseline")
+    assert shown == [0] and (table.loc[table["variant"] == "baseline", "n"] == seeds).all()
 
 
 def test_only_the_new_series_runs_when_one_is_added(study, tmp_path):

@@ -35,8 +35,8 @@ rule plot_variant:
 
 rule plot_ablation:
     input:
-        ablation=rules.aggregate.output.ablation,
-        code=code("plots", "io"),
+        runs=rules.aggregate.output.runs,
+        code=code("plots", "study", "io"),
     output:
         report(
             "results/figures/ablation/{axis}.png",

@@ -4,6 +4,7 @@ rule summary:
         ablation=rules.aggregate.output.ablation,
         markdown=rules.aggregate.output.markdown,
         lyapunov=rules.lyapunov.output[0],
+        attractor=attractor_files,
         benchmarks=[f"benchmarks/train/{v}/data-{s}.tsv" for v, s in JOBS],
         figures=[
             *expand("results/figures/ablation/{axis}.png", axis=AXES),
