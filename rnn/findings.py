@@ -300,7 +300,7 @@ def findings_markdown(table, runs, baseline_settings, lyapunov, figures, floors=
         present = [a for a in axes if a in set(top["axis"])]
         if not present:
             continue
-        out += [f"#### {question}", "", question_table(table, present, baseline_settings), ""]
+        out += [f"#### {question}", "", question_table(top, present, baseline_settings), ""]
         out += [f"- {verdict(top, present, opt)}" for opt in optimizers if verdict(top, present, opt)]
         out += [f"\n![{a}]({figures[a]})" for a in present if a in figures]
         out.append("")
