@@ -245,7 +245,20 @@ def series_table(table, runs, lyapunov):
                          + f": **{float(np.median(kept)):g}** ({fmt(float(np.median(kept)) * lyapunov)})")
         rows.append(cells)
     header = ["data seed"] + [f"{CONTENDERS[k]}: {r['variant']}, {r['optimizer']}" for k, r in picks.items()]
-    return markdown(header, rows)
+    out = markdown(header, rows)
+    if "d_stsp" in runs and "d_h" in runs:  # and whether each stays on the attractor, series by series
+        long_rows = []
+        for d in sorted(runs["data_seed"].unique()):
+            cells = [str(d)]
+            for row in picks.values():
+                part = _runs_of(runs, row)
+                part = part[part["data_seed"] == d]
+                cells.append(" / ".join(f"{fmt(float(part[m].median()))} (worst {fmt(float(part[m].max()))})"
+                                        for m in ("d_stsp", "d_h")))
+            long_rows.append(cells)
+        out += ("\n\nD_stsp / D_H of each contender's long free runs on each series: the median over weight seeds "
+                "(the worst seed):\n\n" + markdown(header, long_rows))
+    return out
 
 
 def around_question(table, runs, lyapunov, metrics=("vpt_steps_test", "vpt_lyapunov_test", "d_stsp", "d_h")):
