@@ -45,8 +45,8 @@ IGNORED = re.compile(r"seconds|iterations|evaluations|message")  # timing; an op
 DETERMINISTIC = ("sgd", "ridge")
 DETERMINISTIC_RTOL = 1e-9
 MEAN_RTOL = 0.01
-# Floors measured by the default study (10,000 steps, five pairs of independent true trajectories):
-# D_stsp 0.092 ± 0.028, largest 0.158; D_H 0.010 ± 0.007, largest 0.025.
+# About the largest distances between independent true trajectories of 10,000 steps (ten of them against the
+# reference, config/README.md "longterm"): D_stsp 0.092 ± 0.028, largest 0.158; D_H 0.010 ± 0.007, largest 0.025.
 LONG_RUN_ATOL = {"d_stsp": 0.15, "d_h": 0.025}
 LONG_RUN = tuple(LONG_RUN_ATOL)
 
