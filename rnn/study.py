@@ -346,12 +346,15 @@ def axes_by_base(table):
     return out
 
 
-def ablation_markdown(table, metrics=("val_mse", "nrmse_84", "vpt_steps_test", "d_stsp", "d_h")):
-    """Markdown: one table per ablation axis, its base first (pooled over series), mean ± 95% CI and counts."""
+def ablation_markdown(table, metrics=("val_mse", "nrmse_84", "vpt_steps_test", "d_stsp", "d_h"), runs=None):
+    """Markdown: one table per ablation axis, its base first (pooled over series; with ``runs``, over the
+    series the axis ran on: ``comparable``), mean ± 95% CI and counts."""
     table = pooled(table)
     metrics = [m for m in metrics if f"{m}_mean" in table.columns]
     lines = []
     for base, axes in axes_by_base(table).items():
+        if runs is not None:
+            table = comparable(runs, base)[0]
         for axis in axes or (["baseline"] if base == "baseline" else []):
             part = table[(table["variant"] == base) | ((table["axis"] == axis) & (table["base"] == base))]
             rows = [[row["variant"], row["optimizer"], str(row["n_ok"] + row["n_unstable"]), str(row["n_diverged"])]

@@ -21,4 +21,4 @@ runs = runs[first + [c for c in runs.columns if c not in first]]
 table = study.ablation_table(runs)
 io.save_csv(snakemake.output.runs, runs)
 io.save_csv(snakemake.output.ablation, table)
-io.save_text(snakemake.output.markdown, study.ablation_markdown(table))
+io.save_text(snakemake.output.markdown, study.ablation_markdown(table, runs=runs))
