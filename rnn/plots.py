@@ -107,8 +107,8 @@ def attractor(series, generated, lag=17, title=""):
 
 
 def valid_time(table, lyapunov=float("nan"), marked=(), targets=()):
-    """Test valid time of every variant x optimizer: mean ± 95% CI over seeds (bar) and median (dot),
-    longest first; dashed lines at the ``targets`` (Lyapunov times); ``marked`` (variant, optimizer)
+    """Test valid time of every variant x optimizer: mean ± 95% CI over its runs, weight seeds x series (bar)
+    and median (dot), longest first; dashed lines at the ``targets`` (Lyapunov times); ``marked`` (variant, optimizer)
     pairs in bold."""
     rows = table[table["vpt_steps_test_n"] > 0].sort_values("vpt_steps_test_mean", ascending=True)
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.16 * len(rows)))
@@ -116,7 +116,7 @@ def valid_time(table, lyapunov=float("nan"), marked=(), targets=()):
     colors = [OPTIMIZER_COLORS.get(o, "tab:gray") for o in rows["optimizer"]]
     ax.barh(y, rows["vpt_steps_test_mean"], xerr=rows["vpt_steps_test_ci95"].fillna(0), color=colors, alpha=0.6,
             error_kw={"lw": 0.8, "capsize": 2})
-    ax.plot(rows["vpt_steps_test_median"], y, "k.", ms=4, label="median over seeds")
+    ax.plot(rows["vpt_steps_test_median"], y, "k.", ms=4, label="median over runs")
     labels = [f"{v} · {o}" for v, o in zip(rows["variant"], rows["optimizer"])]
     ax.set_yticks(y, labels, fontsize=6)
     for tick, key in zip(ax.get_yticklabels(), zip(rows["variant"], rows["optimizer"])):
@@ -127,7 +127,8 @@ def valid_time(table, lyapunov=float("nan"), marked=(), targets=()):
             ax.axvline(lt / lyapunov, color="0.3", ls="--", lw=1)
             ax.annotate(f"{fmt(lt, 2)} Lyapunov time{'s' if lt != 1 else ''}", (lt / lyapunov, -0.5),
                         fontsize=7, rotation=90, va="bottom", ha="right")
-    ax.set(xlabel="valid steps on the test segment (median over start points; bar: mean ± 95% CI over seeds)",
+    ax.set(xlabel="valid steps on the test segment (median over start points; "
+                  "bar: mean ± 95% CI over its runs, weight seeds × series)",
            ylim=(-0.7, len(rows) - 0.3))
     ax.legend(loc="lower right", fontsize=7)
     shown = [o for o in OPTIMIZER_COLORS if o in set(rows["optimizer"])]
