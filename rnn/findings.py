@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 
-from .study import axes_by_base, comparable, contenders, fmt, format_value, markdown, mean_ci, pooled, tutorial_comparison
+from .study import axes_by_base, by_validation, comparable, contenders, fmt, format_value, markdown, mean_ci, pooled, tutorial_comparison
 
 QUESTIONS = (  # the tutorial's "Things to try", each answered by one or two ablation axes
     ("The initial weight values", ("init_scale_rec", "init_scale_in", "init_scale_out")),
@@ -73,8 +73,7 @@ def verdict(table, axes, optimizer):
         text.append(f"lowest MSE **{best['variant']}** {mean_ci(best, 'val_mse')} "
                     f"({compare(base, best, 'val_mse')})")
         if "vpt_steps_val_mean" in usable:  # chosen on the validation start points, reported on the test segment
-            order = [c for c in ("vpt_steps_val_mean", "nrmse_val_mean", "val_mse_mean") if c in usable]
-            longest = usable.sort_values(order, ascending=[False] + [True] * (len(order) - 1)).iloc[0]
+            longest = by_validation(usable).iloc[0]
             text.append(f"longest valid prediction on validation **{longest['variant']}**: "
                         f"{mean_ci(longest, 'vpt_steps_test')} test steps "
                         f"({compare(base, longest, 'vpt_steps_test', lower_is_better=False)})")
@@ -261,6 +260,14 @@ def series_table(table, runs, lyapunov):
     return out
 
 
+def _fewer_series(runs, seeds, base=None):
+    """"data seed(s) …" when the comparisons use fewer series than ``base``'s runs (all runs if None) span."""
+    spanned = runs if base is None else runs[runs["base"] == base]
+    if "data_seed" not in runs or spanned["data_seed"].nunique() <= len(seeds):
+        return ""
+    return f"data seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+
+
 def around_question(table, runs, lyapunov, metrics=("vpt_steps_test", "vpt_lyapunov_test", "d_stsp", "d_h")):
     """"What matters once the network generates?": each ablation around a named variant against it."""
     bases = [b for b in axes_by_base(pooled(table)) if b != "baseline"]
@@ -269,9 +276,8 @@ def around_question(table, runs, lyapunov, metrics=("vpt_steps_test", "vpt_lyapu
         part, seeds = comparable(runs, base)  # the base on the series its ablations ran on
         metrics = [m for m in metrics if f"{m}_mean" in part]
         part = part[(part["variant"] == base) | (part["axis"] != "variant")]
-        if "data_seed" in runs and runs.loc[runs["base"] == base, "data_seed"].nunique() > len(seeds):
-            out += [f"Around **{base}**, on data seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} "
-                    f"(its own runs on the same series):", ""]
+        if _fewer_series(runs, seeds, base):
+            out += [f"Around **{base}**, on {_fewer_series(runs, seeds, base)} (its own runs on the same series):", ""]
         rows = []
         for _, row in part.iterrows():
             these = _runs_of(runs, row)
@@ -306,9 +312,9 @@ def findings_markdown(table, runs, baseline_settings, lyapunov, figures, floors=
     out += ["#### Optimizers on the baseline", "",
             question_table(base, (), baseline_settings).replace("baseline ()", "baseline"), ""]
     top, seeds = comparable(runs, "baseline")
-    if "data_seed" in runs and runs["data_seed"].nunique() > len(seeds):
-        out += [f"The \"Things to try\" below ran on data seed{'s' if len(seeds) > 1 else ''} "
-                f"{', '.join(map(str, seeds))}; each compares with the baseline's runs on the same series.", ""]
+    if _fewer_series(runs, seeds):
+        out += [f"The \"Things to try\" below ran on {_fewer_series(runs, seeds)}; each compares with the "
+                "baseline's runs on the same series.", ""]
     for question, axes in QUESTIONS:
         present = [a for a in axes if a in set(top["axis"])]
         if not present:

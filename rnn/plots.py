@@ -108,8 +108,8 @@ def attractor(series, generated, lag=17, title=""):
 
 def valid_time(table, lyapunov=float("nan"), marked=(), targets=()):
     """Test valid time of every variant x optimizer: mean ± 95% CI over its runs, weight seeds x series (bar)
-    and median (dot), longest first; dashed lines at the ``targets`` (Lyapunov times); ``marked`` (variant, optimizer)
-    pairs in bold."""
+    and median (dot), longest first; dashed lines at the ``targets`` (Lyapunov times); ``marked``
+    (variant, optimizer) pairs in bold."""
     rows = table[table["vpt_steps_test_n"] > 0].sort_values("vpt_steps_test_mean", ascending=True)
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.16 * len(rows)))
     y = np.arange(len(rows))

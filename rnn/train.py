@@ -95,22 +95,22 @@ def _draw_noise(spec, weight_rngs, input_rngs, T):
 WEIGHT_NOISE_DRAWS = 4  # weight-noise draws whose losses the deterministic objectives average
 
 
+def fixed_input_noise(spec, seeds, T):
+    """The fixed input-noise draw per model of the deterministic objectives, {"x": (T, K)}, or None."""
+    return _draw_noise(spec, None, noise_generators(seeds, 2), T) if spec.input_noise > 0 else None
+
+
 def fixed_noise(spec, seeds, T):
     """The deterministic objectives' noise (BFGS, L-BFGS, ridge): a list of noise inputs of the loss, each
     with one fixed input-noise draw per model (the same in every element, from stream 2) and, with weight
     noise, its own fixed weight-noise draw per model (``WEIGHT_NOISE_DRAWS`` of them, from stream 1);
     [None] without noise. Averaging the loss over the list gives a deterministic objective that still
     asks the weights to work when perturbed; with one draw it would only shift them."""
-    inputs = _draw_noise(spec, None, noise_generators(seeds, 2), T) if spec.input_noise > 0 else {}
+    inputs = fixed_input_noise(spec, seeds, T) or {}
     if spec.weight_noise <= 0:
         return [inputs or None]
     weights = noise_generators(seeds, 1)
     return [{**_draw_noise(spec, weights, None, T), **inputs} for _ in range(WEIGHT_NOISE_DRAWS)]
-
-
-def fixed_input_noise(spec, seeds, T):
-    """The fixed input-noise draw per model of the deterministic objectives, {"x": (T, K)}, or None."""
-    return _draw_noise(spec, None, noise_generators(seeds, 2), T) if spec.input_noise > 0 else None
 
 
 def _chunks(first_epoch, epochs, log_every):
