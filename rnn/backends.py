@@ -19,14 +19,36 @@ on disk, keyed by its computation: a rerun, another variant with the same graph 
 ablations share the baseline's) or a test that compiles what another compiled loads it instead of
 compiling again. Set ``JAX_COMPILATION_CACHE_DIR`` to another folder, or to an empty string to turn
 it off.
+
+XLA runs a CPU program's operations on a pool of threads as large as the CPUs the process may use
+(``PJRT_NPROC`` overrides it), and how it splits some of them depends on that size: the same
+closed-loop loss and gradient came out with other last bits with a pool of 1 or 4 threads than
+with 2, 3 or 16 (this project's 2-core machine), and a job limited to one CPU (``taskset``, a
+cluster's allocation) gets a pool of 1. ``XLA_POOL_THREADS`` fixes the size to that of the machine
+that published the numbers, so that neither the core count nor the CPUs a job is given change them.
+(A pool of 1 spends a quarter less CPU on a closed-loop call, 88 against 117 ms at horizon 128 —
+the second thread mostly waits for work — but gives other numbers: a republication can switch.)
+
+glibc's malloc hands a large freed buffer straight back to the kernel (above its mmap threshold, and
+by trimming its per-thread arenas), so every call of a compiled closed-loop loss faulted its tens of
+megabytes of temporaries back in page by page: at closed-loop-60's horizon 128, 18 000 page faults
+and a third of the call's time in the kernel. ``MALLOC_TUNABLES`` keeps freed memory in one arena
+for the next call (same numbers: only where the buffers live changes). glibc reads them when a
+process starts, so ``malloc_environment`` sets them for the processes started after it (the
+workflow sets them for every job, the benchmark re-executes itself with them); other C libraries
+ignore them.
 """
 
 import ctypes.util
 import os
+import sys
 
 BACKENDS = {"c": "CVM", "jax": "JAX", "numba": "NUMBA"}
 COMPILE_LOCK_TIMEOUT_S = 1200  # PyTensor's default of 120 s is too short when 4 jobs compile at once
 XLA_LOOP_BYTES = 1 << 20  # xla_cpu_small_while_loop_byte_threshold (see above)
+XLA_POOL_THREADS = 2  # PJRT_NPROC: the size of XLA's CPU thread pool (see above)
+MALLOC_TUNABLES = {"glibc.malloc.arena_max": "1", "glibc.malloc.mmap_max": "0",  # see above
+                   "glibc.malloc.trim_threshold": str(1 << 34)}
 
 
 def _add_flag(flags, key, value):
@@ -34,7 +56,8 @@ def _add_flag(flags, key, value):
 
 
 def configure_environment(environ=os.environ):
-    """Set PYTENSOR_FLAGS / XLA_FLAGS defaults that a user has not set already."""
+    """Set PYTENSOR_FLAGS / XLA_FLAGS / XLA's pool size defaults that a user has not set already (before
+    JAX's first computation, which reads them)."""
     flags = environ.get("PYTENSOR_FLAGS", "")
     if ctypes.util.find_library("openblas"):
         flags = _add_flag(flags, "blas__ldflags", "-lopenblas")
@@ -51,6 +74,25 @@ def configure_environment(environ=os.environ):
         cache = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(cache, "rnn-study", "jax")
     environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # the study's programs are small
+    environ.setdefault("PJRT_NPROC", str(XLA_POOL_THREADS))
+
+
+def malloc_environment(environ=os.environ):
+    """Add ``MALLOC_TUNABLES`` to ``GLIBC_TUNABLES`` (keeping any tunable already set there); returns
+    True if anything changed. Takes effect in processes started afterwards."""
+    current = [t for t in environ.get("GLIBC_TUNABLES", "").split(":") if t]
+    named = {t.partition("=")[0] for t in current}
+    added = [f"{k}={v}" for k, v in MALLOC_TUNABLES.items() if k not in named]
+    if added:
+        environ["GLIBC_TUNABLES"] = ":".join(current + added)
+    return bool(added)
+
+
+def reexec_with_malloc_tunables():
+    """Start this Python program again with ``MALLOC_TUNABLES`` unless they are set already (for a
+    command-line entry point, before it does any work)."""
+    if malloc_environment():
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 def import_pytensor():
@@ -60,6 +102,15 @@ def import_pytensor():
     import pytensor.tensor as pt
 
     return pytensor, pt
+
+
+def import_jax():
+    """Configure the environment, then import JAX with float64 on (for code that calls JAX itself)."""
+    configure_environment()
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    return jax
 
 
 def check(backend):
@@ -79,7 +130,8 @@ def describe():
     info = {"pytensor": pytensor.__version__, "blas__ldflags": pytensor.config.blas__ldflags,
             "compiledir": str(pytensor.config.compiledir), "floatX": pytensor.config.floatX,
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
-            "jax_compilation_cache_dir": os.environ.get("JAX_COMPILATION_CACHE_DIR", "")}
+            "jax_compilation_cache_dir": os.environ.get("JAX_COMPILATION_CACHE_DIR", ""),
+            "pjrt_nproc": os.environ.get("PJRT_NPROC", ""), "glibc_tunables": os.environ.get("GLIBC_TUNABLES", "")}
     try:
         import jax
 

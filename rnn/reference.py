@@ -65,10 +65,10 @@ def jax_closed_loop(T, steps, stride, washout):
 
     Returns f(x (T, 1), params {name: (K, ...)}) -> (mse (K,), {name: grad (K, ...)}); no penalty.
     """
-    import jax
-    import jax.numpy as jnp
+    from .backends import import_jax
 
-    jax.config.update("jax_enable_x64", True)
+    jax = import_jax()
+    import jax.numpy as jnp
     first = np.arange(washout, T - steps, stride)
     targets = 1 + np.arange(steps)[:, None] + first[None, :]  # (R, N)
 

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from rnn import backends
 from rnn import study as study_module
 from helpers import (REPO, TINY, copy_repo, copy_study, finished_study, is_png, jobs, ok, planned, read_runs, run_dir,
                      snakemake, write_config)
@@ -164,6 +165,8 @@ def test_every_job_has_a_log_and_training_logs_progress(study):
         epochs = [int(e) for e in re.findall(r"epoch (\d+) cost", text)]
         assert len(epochs) >= 2 and max(epochs) == last_epoch, name
         assert re.search(r"bfgs iteration \d+ cost", text), name
+        tunables = re.search(r"'glibc_tunables': '([^']*)'", text).group(1)  # the workflow set them for the job
+        assert {t.partition("=")[0] for t in tunables.split(":")} >= set(backends.MALLOC_TUNABLES), name
 
 
 def test_every_job_records_its_resource_use(study):

@@ -18,7 +18,12 @@ os.environ.update(
     )
 )
 
-from rnn import io, resources, study
+from rnn import backends, io, resources, study
+
+# glibc's malloc keeps freed buffers for the next call instead of faulting them back in from the
+# kernel (rnn/backends.py, MALLOC_TUNABLES): read when a process starts, so set here, where every
+# job's process (and a cluster job's, which inherits this environment) is started from.
+backends.malloc_environment()
 
 # --- the config of a cluster job --------------------------------------------------------------
 # A cluster executor re-invokes Snakemake for each job with the run's --configfiles and --config,
