@@ -35,13 +35,14 @@ megabytes of temporaries back in page by page: at closed-loop-60's horizon 128, 
 and a third of the call's time in the kernel. ``MALLOC_TUNABLES`` keeps freed memory in one arena
 for the next call (same numbers: only where the buffers live changes). glibc reads them when a
 process starts, so ``malloc_environment`` sets them for the processes started after it (the
-workflow sets them for every job, the benchmark re-executes itself with them); other C libraries
-ignore them.
+workflow sets them for every job); other C libraries ignore them. The benchmark runs without them:
+with them, where the heap puts the buffers varies from run to run and so did the speed of the
+closed-loop call at 30 units (62 to 114 ms over five runs, 76 to 79 without), too noisy for its
+ratios.
 """
 
 import ctypes.util
 import os
-import sys
 
 BACKENDS = {"c": "CVM", "jax": "JAX", "numba": "NUMBA"}
 COMPILE_LOCK_TIMEOUT_S = 1200  # PyTensor's default of 120 s is too short when 4 jobs compile at once
@@ -86,13 +87,6 @@ def malloc_environment(environ=os.environ):
     if added:
         environ["GLIBC_TUNABLES"] = ":".join(current + added)
     return bool(added)
-
-
-def reexec_with_malloc_tunables():
-    """Start this Python program again with ``MALLOC_TUNABLES`` unless they are set already (for a
-    command-line entry point, before it does any work)."""
-    if malloc_environment():
-        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 def import_pytensor():

@@ -378,7 +378,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from .backends import reexec_with_malloc_tunables
-
-    reexec_with_malloc_tunables()  # the study's jobs run with them: time what they run
     main()

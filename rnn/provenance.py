@@ -11,7 +11,9 @@ from importlib import metadata
 
 PACKAGES = ("pytensor", "jax", "jaxlib", "numpy", "scipy", "snakemake", "pandas")
 SIMD = ("sse", "avx", "fma", "amx")  # instruction-set flags: which vector code XLA and BLAS run
-NUMERICS = ("python", "packages", "cpu", "cpu_flags")  # what can change a result's last bits (not cores, not the OS)
+# what can change a result's last bits: not the OS, and not the cores, since XLA's thread pool, whose size
+# does change them, is fixed whatever the machine has (rnn.backends.XLA_POOL_THREADS)
+NUMERICS = ("python", "packages", "cpu", "cpu_flags")
 
 
 def cpuinfo(path="/proc/cpuinfo"):

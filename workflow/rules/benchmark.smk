@@ -34,8 +34,9 @@ rule bench:
         max_epochs=BENCH.get("max_epochs", 200),
         default=config["backend"],
         python=sys.executable,
+    # without the jobs' malloc tunables (common.smk): with them its timings vary from run to run (rnn/backends.py)
     shell:
-        "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 "
+        "env -u GLIBC_TUNABLES OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 "
         "{params.python} -m rnn.benchmark --backends {params.backends} --stack {params.stack} "
         "--repeats {params.repeats} --max-epochs {params.max_epochs} "
         "--default-backend {params.default} --out results/benchmark > {log} 2>&1"
