@@ -70,6 +70,7 @@ class Spec:
     input_noise: float = 0.0  # std of Gaussian noise on the teacher-forced inputs in training
     rollout_steps: int = 1  # length of the closed-loop continuations of the training loss (1: one-step)
     rollout_stride: int = 1  # start them from every teacher-forced state (1) or every stride-th
+    rollout_coverage: int | None = None  # at horizon R, start every max(stride, ceil(R / coverage))-th
     washout: int = 100  # teacher-forced steps before the first rollout start or ridge-fit row
 
     def __post_init__(self):
@@ -88,6 +89,10 @@ class Spec:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
                 raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+        coverage = self.rollout_coverage
+        if coverage is not None and (isinstance(coverage, bool) or not isinstance(coverage, (int, np.integer))
+                                     or coverage < 1):
+            raise ValueError(f"rollout_coverage must be null or an integer >= 1, got {coverage!r}")
         radius = self.spectral_radius
         if radius is not None:
             if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not math.isfinite(radius) or radius <= 0:

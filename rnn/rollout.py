@@ -1,9 +1,10 @@
 """The closed-loop ("rollout") training loss: what the network predicts when it feeds itself.
 
 From every teacher-forced state h_t of the training segment after ``washout`` steps (or every
-``rollout_stride``-th), the network free-runs ``rollout_steps`` = R steps, feeding each prediction
-back as the next input; the loss is the mean squared error of those R predictions against
-x_{t+1} .. x_{t+R}, over all start points:
+``rollout_stride``-th; with ``rollout_coverage``, sparser at long horizons: ``stride``), the
+network free-runs ``rollout_steps`` = R steps, feeding each prediction back as the next input;
+the loss is the mean squared error of those R predictions against x_{t+1} .. x_{t+R}, over all
+start points:
 
     mse = mean over t in {washout, washout + stride, ...} < T - R, r in [0, R) of (y_t^(r) - x_{t+1+r})^2
 
@@ -33,6 +34,16 @@ def check_rollout(T, steps, washout):
     if T - steps - washout < 1:
         raise ValueError(f"rollout_steps ({steps}) + washout ({washout}) must be < the training length ({T}), "
                          "leaving at least one start point")
+
+
+def stride(spec, steps):
+    """The start points' spacing at horizon ``steps``: ``rollout_stride``, or, with ``rollout_coverage``
+    C, wider once the horizon passes C strides (ceil(steps / C)), so that no step lies in more than
+    about C of the continuations and a horizon's cost stops growing with its length."""
+    base = int(spec.rollout_stride)
+    if spec.rollout_coverage is None:
+        return base
+    return max(base, -(-int(steps) // int(spec.rollout_coverage)))
 
 
 def _closed_loop_gradient(spec, u, h, u0, y0, h0, ys, hs, g_y0, g_ys, p, starts, T):
@@ -95,9 +106,9 @@ def loss_terms(spec, x, p, noise, steps=None, gradient="bptt"):
     """(mse (K,), {name: grad of mse + penalty}) of the rollout loss for symbolic x (T, 1), params and
     noise; ``steps`` defaults to ``spec.rollout_steps`` (a schedule compiles one graph per horizon)."""
     R = int(spec.rollout_steps if steps is None else steps)
-    T, washout, stride = x.type.shape[0], int(spec.washout), int(spec.rollout_stride)
+    T, washout = x.type.shape[0], int(spec.washout)
     check_rollout(T, R, washout)
-    starts = slice(washout, T - R, stride)
+    starts = slice(washout, T - R, stride(spec, R))
     first = np.arange(T)[starts]  # the N start points
     N = len(first)
     p_eff, u = perturbed(p, x, noise)

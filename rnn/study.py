@@ -14,7 +14,8 @@ BASELINE = {
     "hidden": 15, "nonlinearity": "tanh", "init_scale_in": 0.01, "init_scale_rec": 0.02,
     "init_scale_out": 0.01, "init_scale_bias": 0.0, "skip": False, "weight_noise": 0.0, "l1": 0.0, "l2": 1e-4,
     "lr": 0.3, "epochs": 1001, "bfgs_maxiter": 500, "bfgs_gtol": 1e-5,
-    "spectral_radius": None, "input_noise": 0.0, "rollout_steps": 1, "rollout_stride": 1, "rollout_schedule": "doubling",
+    "spectral_radius": None, "input_noise": 0.0, "rollout_steps": 1, "rollout_stride": 1, "rollout_coverage": None,
+    "rollout_schedule": "doubling",
     "washout": 100, "ridge": 1e-8, "onestep_weight": 1.0, "restarts": 1,
 }
 METRICS = ("train_mse", "val_mse", "nrmse_1", "nrmse_84", "nrmse_200", "nrmse_500", "nrmse_1000",

@@ -7,7 +7,7 @@ import pytest
 from rnn import train
 from rnn.data import mackey_glass
 from rnn.model import Spec, init_params, penalty
-from rnn.rollout import check_rollout
+from rnn.rollout import check_rollout, stride
 
 from numpy_model import np_free_run, np_teacher_forced, random_params, rel_err, slot
 
@@ -19,12 +19,13 @@ def x():
     return mackey_glass(200, seed=0)[0][:T]
 
 
-def np_rollout_mse(spec, x, q, steps, u=None):
-    """The closed-loop loss of one model, the slow way: every start state, ``steps`` fed-back predictions."""
+def np_rollout_mse(spec, x, q, steps, u=None, every=None):
+    """The closed-loop loss of one model, the slow way: every start state (or every ``every``-th,
+    by default ``spec.rollout_stride``-th), ``steps`` fed-back predictions."""
     u = x if u is None else u
     hs, ys = np_teacher_forced(spec, u, q)
     errors = []
-    for t in range(spec.washout, len(x) - steps, spec.rollout_stride):
+    for t in range(spec.washout, len(x) - steps, spec.rollout_stride if every is None else every):
         predictions = np.concatenate([[ys[t]], np_free_run(spec, q, ys[t], hs[t], steps - 1)])
         errors.append(predictions - x[t + 1:t + 1 + steps, 0])
     return float(np.mean(np.square(errors)))
@@ -129,6 +130,37 @@ def test_stacked_rollout_gives_each_models_own_loss(compiled_model, x):
         assert rel_err(mse[k], m1[0]) <= 1e-12
         for n in grads:
             assert rel_err(grads[n][k], g1[n][0]) <= 1e-10, n
+
+
+@pytest.mark.parametrize("stride_, coverage, want", [
+    (4, None, {1: 4, 8: 4, 128: 4}),  # no coverage: the stride at every horizon
+    (4, 8, {1: 4, 32: 4, 33: 5, 64: 8, 128: 16}),  # wider once R / 8 passes the stride
+    (8, 4, {2: 8, 32: 8, 64: 16, 128: 32}),
+    (1, 1, {1: 1, 5: 5}),  # coverage 1: continuations that do not overlap
+])
+def test_coverage_widens_the_stride_at_long_horizons(stride_, coverage, want):
+    spec = Spec(rollout_stride=stride_, rollout_coverage=coverage, rollout_steps=128)
+    assert {R: stride(spec, R) for R in want} == want
+
+
+def test_coverage_starts_the_continuations_further_apart(compiled_model, x):
+    """At horizon 6 with coverage 2 the continuations start every 3rd state (the NumPy loss at that
+    stride); at horizon 2 they keep the stride of 1: one graph per horizon, each with its own starts."""
+    spec = Spec(hidden=4, rollout_steps=6, washout=5, rollout_coverage=2)
+    params = random_params(spec, 2, seed=5, scale=0.5)
+    compiled = compiled_model(spec, 2, T)
+    for steps, every in ((6, 3), (2, 1)):
+        _, mse, _ = compiled.loss_and_grad(x, params, steps=steps)
+        for k in range(2):
+            assert mse[k] == pytest.approx(np_rollout_mse(spec, x, slot(params, k), steps, every=every), rel=1e-12)
+    dense = compiled_model(Spec(hidden=4, rollout_steps=6, washout=5), 2, T).loss_and_grad(x, params)[1]
+    assert not np.allclose(dense, compiled.loss_and_grad(x, params)[1])
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, True, "4"])
+def test_coverage_must_be_null_or_a_positive_integer(value):
+    with pytest.raises(ValueError, match=r"rollout_coverage must be null or an integer >= 1, got"):
+        Spec(rollout_coverage=value)
 
 
 def test_rollout_must_leave_a_start_point():

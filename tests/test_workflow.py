@@ -291,6 +291,9 @@ BAD_CONFIGS = {  # id: (change, regexes the error message must match: the key, a
         r"baseline", r"rollout_steps \(150\) \+ washout \(100\) must be < the training length \(200\)"]),
     "rollout-0-in-ablation": (_set("ablations.rollout_steps", [4, 0]), [r"ablations\.rollout_steps", r">= 1"]),
     "negative-input-noise": (_set("baseline.input_noise", -0.1), [r"baseline\.input_noise", r"minimum of 0"]),
+    "coverage-0": (_set("baseline.rollout_coverage", 0), [r"baseline\.rollout_coverage", r"minimum of 1"]),
+    "coverage-fraction-in-nested-ablation": (_set("variants.mine", {"hidden": 3, "ablations": {"rollout_coverage": [2.5]}}), [
+        r"variants\.mine\.ablations\.rollout_coverage \(value 2\.5\)", r"rollout_coverage must be null or an integer >= 1"]),
     "unknown-schedule": (_set("baseline.rollout_schedule", "linear"), [r"baseline\.rollout_schedule", r"doubling"]),
     "negative-spectral-radius-in-ablation": (_set("ablations.spectral_radius", [0.9, -1.0]), [
         r"ablations\.spectral_radius", r"spectral_radius must be null or a finite number > 0"]),
