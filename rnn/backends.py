@@ -24,10 +24,11 @@ XLA runs a CPU program's operations on a pool of threads as large as the CPUs th
 (``PJRT_NPROC`` overrides it), and how it splits some of them depends on that size: the same
 closed-loop loss and gradient came out with other last bits with a pool of 1 or 4 threads than
 with 2, 3 or 16 (this project's 2-core machine), and a job limited to one CPU (``taskset``, a
-cluster's allocation) gets a pool of 1. ``XLA_POOL_THREADS`` fixes the size to that of the machine
-that published the numbers, so that neither the core count nor the CPUs a job is given change them.
-(A pool of 1 spends a quarter less CPU on a closed-loop call, 88 against 117 ms at horizon 128 —
-the second thread mostly waits for work — but gives other numbers: a republication can switch.)
+cluster's allocation) gets a pool of 1. ``XLA_POOL_THREADS`` fixes the size, so that neither the
+core count nor the CPUs a job is given change the numbers. It is 1: the study's programs are
+small loops whose second thread mostly waits for work, and a pool of 1 spends a quarter less CPU
+on a closed-loop call (88 against 117 ms at closed-loop-60's horizon 128) in the same wall time,
+which is CPU the other jobs on the machine get.
 
 glibc's malloc hands a large freed buffer straight back to the kernel (above its mmap threshold, and
 by trimming its per-thread arenas), so every call of a compiled closed-loop loss faulted its tens of
@@ -47,7 +48,7 @@ import os
 BACKENDS = {"c": "CVM", "jax": "JAX", "numba": "NUMBA"}
 COMPILE_LOCK_TIMEOUT_S = 1200  # PyTensor's default of 120 s is too short when 4 jobs compile at once
 XLA_LOOP_BYTES = 1 << 20  # xla_cpu_small_while_loop_byte_threshold (see above)
-XLA_POOL_THREADS = 2  # PJRT_NPROC: the size of XLA's CPU thread pool (see above)
+XLA_POOL_THREADS = 1  # PJRT_NPROC: the size of XLA's CPU thread pool (see above)
 MALLOC_TUNABLES = {"glibc.malloc.arena_max": "1", "glibc.malloc.mmap_max": "0",  # see above
                    "glibc.malloc.trim_threshold": str(1 << 34)}
 
