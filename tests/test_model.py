@@ -437,7 +437,7 @@ def test_the_malloc_tunables_move_buffers_not_numbers(tmp_path):
 
 def test_a_job_given_one_cpu_computes_the_same_numbers(tmp_path):
     """XLA sizes its thread pool by the CPUs a process may use, and the pool's size changes some results'
-    last bits (a pool of 1 did at these sizes on this project's machine); ``backends.XLA_POOL_THREADS``
+    last bits (pools of 1 and 2 differ at these sizes on this project's machine); ``backends.XLA_POOL_THREADS``
     fixes it, so a job limited to one CPU (taskset here, a cluster's allocation there) computes what an
     unrestricted one does."""
     import os
