@@ -7,6 +7,7 @@ writes it as Markdown text. The rules, and why (README, "Checking a rerun"):
 - deterministic optimizers (``DETERMINISTIC``: SGD, the ridge readout) give the same bits for the
   same software on the same CPU: each run's metrics must agree exactly when the environment
   records match, else within ``DETERMINISTIC_RTOL`` relative (integer-valued metrics exactly);
+  SGD on a closed-loop loss (``amplifies``) is compared by the mean rule below there instead;
 - every other optimizer (BFGS, L-BFGS, ...) turns last-bit differences into a slightly different
   optimum: per variant x series x optimizer, the mean over seeds of each metric must lie within
   ``tolerance()`` of the published mean: the larger of the published 95% CI half-width and
@@ -49,6 +50,14 @@ MEAN_RTOL = 0.01
 # reference, config/README.md "longterm"): D_stsp 0.092 ± 0.028, largest 0.158; D_H 0.010 ± 0.007, largest 0.025.
 LONG_RUN_ATOL = {"d_stsp": 0.15, "d_h": 0.025}
 LONG_RUN = tuple(LONG_RUN_ATOL)
+
+
+def amplifies(runs):
+    """Whether these runs' training feeds the network its own predictions (``rollout_steps`` > 1): SGD
+    through a closed loop grows a last-bit difference to a different trajectory (measured: a change of
+    XLA's thread pool moved such SGD runs' metrics by 1e-3 and more), so on another machine they are
+    compared like BFGS, as means over seeds."""
+    return "rollout_steps" in runs and bool((pd.to_numeric(runs["rollout_steps"], errors="coerce") > 1).any())
 
 
 @dataclass
@@ -241,7 +250,7 @@ def compare(rerun, published, same_environment=False):
         found = [Difference(group, c, f"{_text(b)} here against {_text(a)} published", seed)
                  for c in [STATUS, *settings] for seed, a, b in zip(pub.index, pub[c], new[c]) if not _same(a, b)]
         agree = (pub[STATUS] == new[STATUS]).to_numpy()
-        if group[2] in DETERMINISTIC:
+        if group[2] in DETERMINISTIC and not (amplifies(pub) and not same_environment):
             rule = "each run, " + ("exactly" if same_environment else f"{DETERMINISTIC_RTOL:g} relative")
             long_run = [] if same_environment else [m for m in metrics if m in LONG_RUN]
             more, worst = _per_run(group, pub[agree], new[agree], [m for m in metrics if m not in long_run],
@@ -251,7 +260,8 @@ def compare(rerun, published, same_environment=False):
                 extra, worst_long = _means(group, pub[agree], new[agree], long_run)
                 more, worst = more + extra, max(worst, worst_long)
         else:
-            rule = f"mean over seeds, max(95% CI, {MEAN_RTOL:.0%})"
+            rule = f"mean over seeds, max(95% CI, {MEAN_RTOL:.0%})" + (
+                "; SGD on a closed-loop loss" if group[2] in DETERMINISTIC else "")
             more, worst = _means(group, pub[agree], new[agree], metrics, long_run=not same_environment)
         found += more
         result.differences += found
