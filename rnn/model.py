@@ -85,14 +85,13 @@ class Spec:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if not isinstance(self.skip, (bool, np.bool_)):
             raise ValueError(f"skip must be true or false, got {self.skip!r}")
-        for name, least in (("rollout_steps", 1), ("rollout_stride", 1), ("washout", 0)):
+        for name, least, nullable in (("rollout_steps", 1, False), ("rollout_stride", 1, False),
+                                      ("rollout_coverage", 1, True), ("washout", 0, False)):
             value = getattr(self, name)
+            if nullable and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
-        coverage = self.rollout_coverage
-        if coverage is not None and (isinstance(coverage, bool) or not isinstance(coverage, (int, np.integer))
-                                     or coverage < 1):
-            raise ValueError(f"rollout_coverage must be null or an integer >= 1, got {coverage!r}")
+                raise ValueError(f"{name} must be {'null or ' if nullable else ''}an integer >= {least}, got {value!r}")
         radius = self.spectral_radius
         if radius is not None:
             if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not math.isfinite(radius) or radius <= 0:

@@ -250,7 +250,8 @@ def compare(rerun, published, same_environment=False):
         found = [Difference(group, c, f"{_text(b)} here against {_text(a)} published", seed)
                  for c in [STATUS, *settings] for seed, a, b in zip(pub.index, pub[c], new[c]) if not _same(a, b)]
         agree = (pub[STATUS] == new[STATUS]).to_numpy()
-        if group[2] in DETERMINISTIC and not (amplifies(pub) and not same_environment):
+        per_run = group[2] in DETERMINISTIC and (same_environment or not amplifies(pub))
+        if per_run:
             rule = "each run, " + ("exactly" if same_environment else f"{DETERMINISTIC_RTOL:g} relative")
             long_run = [] if same_environment else [m for m in metrics if m in LONG_RUN]
             more, worst = _per_run(group, pub[agree], new[agree], [m for m in metrics if m not in long_run],
