@@ -18,7 +18,8 @@ JAX's persistent compilation cache (``JAX_COMPILATION_CACHE_DIR``, by default
 on disk, keyed by its computation: a rerun, another variant with the same graph (the initial-scale
 ablations share the baseline's) or a test that compiles what another compiled loads it instead of
 compiling again. Set ``JAX_COMPILATION_CACHE_DIR`` to another folder, or to an empty string to turn
-it off.
+it off. ``rnn.programs`` keeps what comes before XLA (the lowered programs, ``RNN_PROGRAM_CACHE_DIR``,
+by default ``~/.cache/rnn-study/programs``).
 
 XLA runs a CPU program's operations on a pool of threads as large as the CPUs the process may use
 (``PJRT_NPROC`` overrides it), and how it splits some of them depends on that size: the same
@@ -72,9 +73,9 @@ def configure_environment(environ=os.environ):
     if "xla_backend_extra_options" not in xla:
         xla = (xla + f" --xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold={XLA_LOOP_BYTES}").strip()
     environ["XLA_FLAGS"] = xla
-    if "JAX_COMPILATION_CACHE_DIR" not in environ:
-        cache = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(cache, "rnn-study", "jax")
+    cache = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(cache, "rnn-study", "jax"))
+    environ.setdefault("RNN_PROGRAM_CACHE_DIR", os.path.join(cache, "rnn-study", "programs"))  # rnn.programs
     environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # the study's programs are small
     environ.setdefault("PJRT_NPROC", str(XLA_POOL_THREADS))
 
@@ -126,6 +127,7 @@ def describe():
             "compiledir": str(pytensor.config.compiledir), "floatX": pytensor.config.floatX,
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
             "jax_compilation_cache_dir": os.environ.get("JAX_COMPILATION_CACHE_DIR", ""),
+            "rnn_program_cache_dir": os.environ.get("RNN_PROGRAM_CACHE_DIR", ""),
             "pjrt_nproc": os.environ.get("PJRT_NPROC", ""), "glibc_tunables": os.environ.get("GLIBC_TUNABLES", "")}
     try:
         import jax

@@ -1,12 +1,13 @@
 """The compiled functions a training job needs, for one backend, K stacked models and fixed sizes.
 
 Every function takes and returns NumPy arrays (stacked parameters: dict name -> (K, ...)) and is
-compiled on first use, once per set of static sizes (JAX needs static shapes).
+compiled on first use, once per set of static sizes (JAX needs static shapes). On the JAX backend a
+program built before, by any process, is loaded from ``rnn.programs``' cache instead.
 """
 
 import numpy as np
 
-from . import backends, generation, model, rollout
+from . import backends, generation, model, programs, rollout
 from .quasi_newton import BLOWUP
 
 pytensor, pt = backends.import_pytensor()
@@ -73,11 +74,21 @@ class Compiled:
             rollout.check_rollout(self.train, spec.rollout_steps, spec.washout)
 
     def _compiled(self, key, graph):
-        """The function for ``key``, built from ``graph()`` -> (inputs, outputs) on first use."""
+        """The function for ``key``, built from ``graph()`` -> (inputs, outputs) on first use (or loaded
+        from the program cache, whose key holds everything ``graph`` reads: ``key`` and this object's sizes)."""
         if key not in self._functions:
-            inputs, outputs = graph()
-            self._functions[key] = pytensor.function(inputs, outputs, mode=backends.mode(self.backend),
-                                                     trust_input=True)
+            folder = programs.directory() if self.backend == "jax" else None
+            if folder is not None:
+                name = programs.key({"graph": key, "spec": programs.graph_fields(self.spec), "K": self.K,
+                                     "train": self.train, "length": self.length, "horizon": self.horizon,
+                                     "gradient": self.gradient})
+                self._functions[key] = programs.load(folder, name)
+            if self._functions.get(key) is None:
+                inputs, outputs = graph()
+                self._functions[key] = pytensor.function(inputs, outputs, mode=backends.mode(self.backend),
+                                                         trust_input=True)
+                if folder is not None:  # from now on, the cached program (the same numbers)
+                    self._functions[key] = programs.save(folder, name, self._functions[key]) or self._functions[key]
         return self._functions[key]
 
     def _params(self, params):

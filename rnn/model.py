@@ -52,6 +52,10 @@ def activation_slope(name, h):
     return pt.ones_like(h)
 
 
+INIT_FIELDS = ("init_scale_in", "init_scale_rec", "init_scale_out", "init_scale_bias", "spectral_radius")  # draw
+# the initial weights (``init_params``) and nothing else: no graph reads them (``rnn.programs``)
+
+
 @dataclass(frozen=True)
 class Spec:
     """Architecture and regularisation of one variant; the tutorial's values are the defaults."""

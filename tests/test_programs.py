@@ -1,0 +1,129 @@
+"""rnn.programs: the persistent cache of lowered JAX programs gives the numbers PyTensor's functions give."""
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rnn import model, programs
+from rnn.compiled import Compiled
+from rnn.data import mackey_glass
+from rnn.model import Spec, init_params
+
+# Every kind of function a training job compiles, for a one-step and a closed-loop spec with noise inputs
+_EVERY_KIND = (
+    "import sys, numpy as np\n"
+    "from rnn.compiled import Compiled\nfrom rnn.model import Spec, init_params\nfrom rnn.data import mackey_glass\n"
+    "s = mackey_glass(700, seed=0)[0]; x = np.ascontiguousarray(s[:500]); out = {}\n"
+    "for name, spec in [('one', Spec(hidden=6, skip=True)),\n"
+    "                   ('loop', Spec(hidden=5, rollout_steps=4, rollout_stride=8, input_noise=0.01, weight_noise=0.01))]:\n"
+    "    K = 2; p = init_params(spec, range(K)); c = Compiled(spec, K, 500, 700, 40)\n"
+    "    rng = np.random.default_rng(1); noise = {n: rng.normal(0, 0.01, z.shape) for n, z in c._zero_noise.items()}\n"
+    "    cost, mse, g = c.loss_and_grad(x, p, noise)\n"
+    "    out.update({f'{name}_cost': cost, **{f'{name}_g_{n}': v for n, v in g.items()}})\n"
+    "    q, limit, frozen, costs = c.sgd_epochs(x, p, 0.3, np.full(K, np.inf), np.zeros(K, bool), np.ones(3, bool),\n"
+    "                                           np.array([True, False, False]))\n"
+    "    out.update({f'{name}_sgd_{n}': v for n, v in q.items()}, **{f'{name}_sgd_cost': costs, f'{name}_limit': limit})\n"
+    "    y, cont = c.generate(s, p); out.update({f'{name}_y': y, f'{name}_cont': cont})\n"
+    "    out[f'{name}_starts'] = c.generate_from(np.ascontiguousarray(np.stack([s[100:130, 0], s[300:330, 0]], 1)), p, 25)\n"
+    "    out[f'{name}_states'] = c.states(x, p); out[f'{name}_monitor'] = c.one_step(x[:300], p)\n"
+    "np.savez(sys.argv[1], **out)\n")
+
+
+def _every_kind(tmp_path, run, cache):
+    """The numbers of ``_EVERY_KIND`` from a fresh process with the program cache in ``cache`` ("" = off)."""
+    env = dict(os.environ, RNN_PROGRAM_CACHE_DIR=str(cache), JAX_COMPILATION_CACHE_DIR=str(tmp_path / "xla"))
+    path = tmp_path / f"{run}.npz"
+    subprocess.run([sys.executable, "-c", _EVERY_KIND, str(path)], env=env, check=True, capture_output=True)
+    return np.load(path)
+
+
+def test_a_program_from_the_cache_gives_the_bits_pytensor_gives(tmp_path):
+    """Without the cache (PyTensor's functions), building and storing the programs, then loading them in a
+    fresh process: every loss, gradient, SGD step, prediction, continuation and state is bitwise the same,
+    and the third process builds nothing."""
+    cache = tmp_path / "programs"
+    plain = _every_kind(tmp_path, "plain", "")
+    built = _every_kind(tmp_path, "built", cache)
+    stored = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+    assert len(stored) == 12, sorted(stored)  # 6 kinds of function x 2 specs
+    loaded = _every_kind(tmp_path, "loaded", cache)
+    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == stored  # nothing rebuilt or rewritten
+    assert sorted(plain.files) == sorted(built.files) == sorted(loaded.files)
+    for key in plain.files:
+        assert np.array_equal(plain[key], built[key]) and np.array_equal(plain[key], loaded[key]), key
+
+
+def _loss(spec, x, K=2):
+    c = Compiled(spec, K, len(x), len(x), 1)
+    cost, mse, g = c.loss_and_grad(x, init_params(spec, range(K)))
+    return c._functions[("loss", spec.rollout_steps)], cost, g
+
+
+def _program_text(path):
+    """A stored program's StableHLO without its source locations (variable names, counters: not the program)."""
+    from jax import export
+
+    text = export.deserialize(bytearray(path.read_bytes())).mlir_module()
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("#loc"))
+    return re.sub(r"\s*loc\((?:[^()]|\([^()]*\))*\)", "", text)
+
+
+def test_the_initial_scales_leave_every_program_unchanged(tmp_path, monkeypatch):
+    """The key leaves out ``model.INIT_FIELDS`` because no graph reads them: two specs that differ in all of
+    them store the same programs under the same names."""
+    x = np.ascontiguousarray(mackey_glass(300, seed=0)[0][:200])
+    base = dict(hidden=4, rollout_steps=3, rollout_stride=10)
+    other = dict(base, init_scale_in=0.5, init_scale_rec=0.3, init_scale_out=0.2, init_scale_bias=0.1,
+                 spectral_radius=0.9)
+    assert set(model.INIT_FIELDS) == {k for k in other if k not in base}
+    stored = []
+    for i, settings in enumerate((base, other)):
+        monkeypatch.setenv(programs.ENV, str(tmp_path / str(i)))
+        _loss(Spec(**settings), x)
+        c = Compiled(Spec(**settings), 2, 200, 300, 30)
+        c.generate(mackey_glass(300, seed=0)[0], init_params(Spec(**settings), range(2)))
+        stored.append({p.name: _program_text(p) for p in (tmp_path / str(i)).iterdir()})
+    assert len(stored[0]) == 2 and stored[0] == stored[1]
+
+
+def test_the_key_holds_every_field_a_graph_may_read():
+    spec = Spec(hidden=4)
+    what = {"graph": ("loss", 1), "K": 2, "train": 200}
+    same = programs.key({**what, "spec": programs.graph_fields(spec)})
+    assert programs.key({**what, "spec": programs.graph_fields(Spec(hidden=4, init_scale_rec=0.7))}) == same
+    for field, value in [("hidden", 5), ("l2", 0.0), ("l1", 1e-5), ("skip", True), ("nonlinearity", "relu"),
+                         ("weight_noise", 0.01), ("input_noise", 0.01), ("rollout_steps", 2), ("washout", 50)]:
+        changed = programs.key({**what, "spec": programs.graph_fields(Spec(**{"hidden": 4, field: value}))})
+        assert changed != same, field
+    assert programs.key({**what, "K": 3, "spec": programs.graph_fields(spec)}) != same
+    assert set(programs.graph_fields(spec)) == set(spec.to_dict()) - set(model.INIT_FIELDS)
+
+
+def test_an_unreadable_program_is_rebuilt(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv(programs.ENV, str(tmp_path))
+    x = np.ascontiguousarray(mackey_glass(300, seed=0)[0][:200])
+    spec = Spec(hidden=3)
+    _, cost, g = _loss(spec, x)
+    [entry] = tmp_path.iterdir()
+    entry.write_bytes(b"torn")
+    _, again, g_again = _loss(spec, x)
+    assert "ignoring unreadable cached program" in caplog.text
+    assert np.array_equal(cost, again) and all(np.array_equal(g[n], g_again[n]) for n in g)
+    assert entry.stat().st_size > 100  # written anew
+    _, third, _ = _loss(spec, x)  # and readable
+    assert np.array_equal(cost, third)
+
+
+@pytest.mark.parametrize("backend", ["c", "jax"])
+def test_the_cache_is_off_with_an_empty_folder_and_on_other_backends(tmp_path, monkeypatch, backend):
+    monkeypatch.setenv(programs.ENV, "" if backend == "jax" else str(tmp_path))
+    x = np.ascontiguousarray(mackey_glass(300, seed=0)[0][:200])
+    spec = Spec(hidden=3)
+    c = Compiled(spec, 1, 200, 200, 1, backend=backend)
+    c.loss_and_grad(x, init_params(spec, range(1)))
+    assert hasattr(c._functions[("loss", 1)], "maker")  # PyTensor's own function
+    assert not any(tmp_path.iterdir())
