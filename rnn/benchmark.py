@@ -116,10 +116,13 @@ def backend_row(backend, K, x, repeats, max_epochs, budget_s):
 
 
 def compile_seconds(backend, K, cache_dir):
-    """Seconds to build and first call the loss function in a fresh process using ``cache_dir``."""
+    """Seconds to build and first call the loss function in a fresh process using ``cache_dir`` for every
+    compile cache (PyTensor's, Numba's, XLA's and ``rnn.programs``')."""
     env = dict(os.environ)
     env["PYTENSOR_FLAGS"] = ",".join(f for f in (env.get("PYTENSOR_FLAGS", ""), f"base_compiledir={cache_dir}") if f)
     env["NUMBA_CACHE_DIR"] = str(Path(cache_dir) / "numba")
+    env["JAX_COMPILATION_CACHE_DIR"] = str(Path(cache_dir) / "xla")
+    env["RNN_PROGRAM_CACHE_DIR"] = str(Path(cache_dir) / "programs")  # rnn.programs
     cmd = [sys.executable, "-m", "rnn.benchmark", "--compile-only", backend, "--stack", str(K)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]

@@ -5,15 +5,15 @@ builds the graph, rewrites it (closed-loop-60's eight horizon graphs: 4.4 s of r
 it as JAX code, which JAX traces and lowers to StableHLO. JAX's own persistent cache
 (``rnn.backends``) starts after all that: it skips only XLA's compile of the lowered program. This
 cache keeps the lowered program itself (``jax.export``'s serialized form) under a hash of what built
-it: the graph's name and sizes, the ``Spec`` fields a graph reads, the source of every ``rnn`` module,
-PyTensor's and JAX's versions, PyTensor's flags and the platform. A hit deserializes the program
-and skips PyTensor; XLA compiles it, or loads it from JAX's cache. It is the same program, so the
-numbers are bitwise the ones PyTensor's function gives (tests/test_programs.py). Only the JAX
-backend has it.
+it: the graph's name and sizes, the ``Spec`` fields a graph reads, the source of the modules that
+build graphs (``rnn.compiled`` and what it imports), PyTensor's and JAX's versions, PyTensor's flags
+and the platform. A hit deserializes the program and skips PyTensor; XLA compiles it, or loads it
+from JAX's cache. It is the same program, so the numbers are bitwise the ones PyTensor's function
+gives (tests/test_programs.py). Only the JAX backend has it.
 
 ``RNN_PROGRAM_CACHE_DIR`` names the folder (by default ``$XDG_CACHE_HOME/rnn-study/programs``, i.e.
-``~/.cache/rnn-study/programs``; an empty string turns the cache off). An edit to any ``rnn``
-module changes every key, so nothing stale is ever loaded; old entries are left behind (delete the
+``~/.cache/rnn-study/programs``; an empty string turns the cache off). An edit to any of those
+modules changes every key, so nothing stale is ever loaded; old entries are left behind (delete the
 folder to reclaim the space). A file that cannot be read back is ignored and rebuilt.
 """
 
@@ -39,10 +39,13 @@ def directory(environ=os.environ):
 
 
 @lru_cache(maxsize=None)
-def source_digest(package_dir=Path(__file__).parent):
-    """sha256 over the name and text of every module of the package."""
+def source_digest():
+    """sha256 over the name and text of every module the graphs are built with: ``rnn.compiled`` and
+    every ``rnn`` module it imports, transitively (``rnn.provenance.module_sources``)."""
+    from .provenance import module_sources
+
     digest = hashlib.sha256()
-    for path in sorted(package_dir.glob("*.py")):
+    for path in map(Path, module_sources(["compiled"])):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 

@@ -1,13 +1,15 @@
-"""What produced a study's numbers: the software versions and the machine.
+"""What produced a study's numbers: the software versions, the machine and the package's own modules.
 
 ``environment()`` is the record that ``publish`` writes to ``results/published/environment.json``
 and that ``rnn.verify`` compares with the machine it runs on: the same versions and CPU model mean
 the deterministic paths (SGD) must give the same bits.
 """
 
+import ast
 import os
 import platform
 from importlib import metadata
+from pathlib import Path
 
 PACKAGES = ("pytensor", "jax", "jaxlib", "numpy", "scipy", "snakemake", "pandas")
 SIMD = ("sse", "avx", "fma", "amx")  # instruction-set flags: which vector code XLA and BLAS run
@@ -60,3 +62,22 @@ def differences(published, here):
 
     a, b = flat(published), flat(here)
     return [f"{k} {a.get(k)} (published) vs {b.get(k)} (here)" for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)]
+
+
+def module_sources(modules, package_dir=Path(__file__).parent):
+    """Paths of the given ``rnn`` modules and of every ``rnn`` module they import, transitively.
+
+    The workflow lists them as inputs, so that editing a module reruns the rules that use it. The
+    package's ``__init__.py`` is always among them: importing any ``rnn`` module runs it first.
+    """
+    seen, todo = set(), ["__init__", *modules]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        tree = ast.parse((package_dir / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                todo += [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
+    return sorted(str(package_dir / f"{m}.py") for m in seen)

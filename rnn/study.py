@@ -4,9 +4,7 @@ No PyTensor here: the Snakefile imports this module while it parses, and the agg
 it to turn per-variant metrics into ``runs.csv``, ``ablation.csv`` and ``ablation.md``.
 """
 
-import ast
 import math
-from pathlib import Path
 
 import numpy as np
 
@@ -216,25 +214,6 @@ def check_longterm(config):
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return settings
-
-
-def module_sources(modules, package_dir=Path(__file__).parent):
-    """Paths of the given ``rnn`` modules and of every ``rnn`` module they import, transitively.
-
-    The workflow lists them as inputs, so that editing a module reruns the rules that use it. The
-    package's ``__init__.py`` is always among them: importing any ``rnn`` module runs it first.
-    """
-    seen, todo = set(), ["__init__", *modules]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        tree = ast.parse((package_dir / f"{name}.py").read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                todo += [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
-    return sorted(str(package_dir / f"{m}.py") for m in seen)
 
 
 # --- tables -------------------------------------------------------------------------------------

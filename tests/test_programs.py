@@ -103,6 +103,15 @@ def test_the_key_holds_every_field_a_graph_may_read():
     assert set(programs.graph_fields(spec)) == set(spec.to_dict()) - set(model.INIT_FIELDS)
 
 
+def test_the_key_follows_the_source_of_the_modules_that_build_graphs():
+    """An edit to a module the graphs are built with changes every key; the plots, tables and benchmark do not."""
+    from rnn import provenance
+
+    built_with = {p.rsplit("/", 1)[1] for p in provenance.module_sources(["compiled"])}
+    assert {"compiled.py", "model.py", "rollout.py", "generation.py", "backends.py"} <= built_with
+    assert not built_with & {"plots.py", "verify.py", "benchmark.py", "experiment.py"}
+
+
 def test_an_unreadable_program_is_rebuilt(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv(programs.ENV, str(tmp_path))
     x = np.ascontiguousarray(mackey_glass(300, seed=0)[0][:200])

@@ -18,7 +18,7 @@ os.environ.update(
     )
 )
 
-from rnn import backends, io, resources, study
+from rnn import backends, io, provenance, resources, study
 
 # glibc's malloc keeps freed buffers for the next call instead of faulting them back in from the
 # kernel (rnn/backends.py, MALLOC_TUNABLES): read when a process starts, so set here, where every
@@ -167,7 +167,7 @@ def code(*modules):
 
     Relative to the working directory, so that a moved or copied study stays up to date.
     """
-    return [os.path.relpath(p) for p in study.module_sources(modules)]
+    return [os.path.relpath(p) for p in provenance.module_sources(modules)]
 
 
 def run_files(name, variants=None):
