@@ -73,16 +73,14 @@ def load(folder, name):
     """The cached program ``name`` as a function of the graph's inputs returning its outputs (a list),
     or None if there is none (or it cannot be read back)."""
     path = Path(folder) / f"{name}.jax"
-    try:
-        blob = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    jax = backends.import_jax()
+    backends.import_jax()
     from jax import export
 
     try:
-        program = export.deserialize(bytearray(blob))
-    except Exception as error:  # noqa: BLE001 - a torn or foreign file: rebuild it
+        program = export.deserialize(bytearray(path.read_bytes()))
+    except FileNotFoundError:
+        return None
+    except Exception as error:  # noqa: BLE001 - a torn, foreign or unreadable file: build the program
         log.warning("ignoring unreadable cached program %s (%s)", path, error)
         return None
     return _callable(program)
@@ -96,7 +94,8 @@ def _callable(program):
 def save(folder, name, function):
     """Store the JAX program of the PyTensor ``function`` (compiled with mode JAX) under ``name``, written
     atomically, and return it as ``load`` would (so that a first run and a rerun compile the same program
-    and share JAX's cache); returns None, storing nothing, where its inputs have no static shapes."""
+    and share JAX's cache); returns None, storing nothing, where its inputs have no static shapes or
+    it cannot be exported or written (the caller keeps PyTensor's function: the cache only saves time)."""
     jax = backends.import_jax()
     from jax import export
 
@@ -104,7 +103,11 @@ def save(folder, name, function):
     inputs = [v.type for v in function.maker.fgraph.inputs]
     if getattr(linker, "scalar_shape_inputs", ()) or any(None in t.shape for t in inputs):
         return None
-    program = export.export(function.vm.jit_fn)(*(jax.ShapeDtypeStruct(t.shape, t.dtype) for t in inputs))
-    with io.atomic(Path(folder) / f"{name}.jax", "wb") as f:
-        f.write(program.serialize())
+    try:
+        program = export.export(function.vm.jit_fn)(*(jax.ShapeDtypeStruct(t.shape, t.dtype) for t in inputs))
+        with io.atomic(Path(folder) / f"{name}.jax", "wb") as f:
+            f.write(program.serialize())
+    except Exception as error:  # noqa: BLE001 - e.g. a read-only or full cache folder
+        log.warning("not caching program %s in %s (%s)", name, folder, error)
+        return None
     return _callable(program)

@@ -127,6 +127,18 @@ def test_an_unreadable_program_is_rebuilt(tmp_path, monkeypatch, caplog):
     assert np.array_equal(cost, third)
 
 
+def test_a_cache_folder_that_cannot_be_written_only_costs_time(tmp_path, monkeypatch, caplog):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv(programs.ENV, str(blocker / "programs"))
+    x = np.ascontiguousarray(mackey_glass(300, seed=0)[0][:200])
+    fn, cost, _ = _loss(Spec(hidden=3), x)
+    monkeypatch.setenv(programs.ENV, "")
+    _, plain, _ = _loss(Spec(hidden=3), x)
+    assert "not caching program" in caplog.text and hasattr(fn, "maker")  # PyTensor's function, kept
+    assert np.array_equal(cost, plain)
+
+
 @pytest.mark.parametrize("backend", ["c", "jax"])
 def test_the_cache_is_off_with_an_empty_folder_and_on_other_backends(tmp_path, monkeypatch, backend):
     monkeypatch.setenv(programs.ENV, "" if backend == "jax" else str(tmp_path))
