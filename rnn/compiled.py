@@ -74,21 +74,20 @@ class Compiled:
             rollout.check_rollout(self.train, spec.rollout_steps, spec.washout)
 
     def _compiled(self, key, graph):
-        """The function for ``key``, built from ``graph()`` -> (inputs, outputs) on first use (or loaded
-        from the program cache, whose key holds everything ``graph`` reads: ``key`` and this object's sizes)."""
+        """The function for ``key``, built from ``graph()`` -> (inputs, outputs) on first use, or loaded
+        from the program cache, whose key holds everything ``graph`` reads: ``key`` and this object's sizes."""
         if key not in self._functions:
             folder = programs.directory() if self.backend == "jax" else None
-            if folder is not None:
-                name = programs.key({"graph": key, "spec": programs.graph_fields(self.spec), "K": self.K,
-                                     "train": self.train, "length": self.length, "horizon": self.horizon,
-                                     "gradient": self.gradient})
-                self._functions[key] = programs.load(folder, name)
-            if self._functions.get(key) is None:
+            name = folder and programs.key({"graph": key, "spec": programs.graph_fields(self.spec), "K": self.K,
+                                            "train": self.train, "length": self.length,
+                                            "horizon": self.horizon, "gradient": self.gradient})
+            function = programs.load(folder, name) if folder else None
+            if function is None:
                 inputs, outputs = graph()
-                self._functions[key] = pytensor.function(inputs, outputs, mode=backends.mode(self.backend),
-                                                         trust_input=True)
-                if folder is not None:  # from now on, the cached program (the same numbers)
-                    self._functions[key] = programs.save(folder, name, self._functions[key]) or self._functions[key]
+                function = pytensor.function(inputs, outputs, mode=backends.mode(self.backend), trust_input=True)
+                if folder:  # from now on the cached program runs (the same numbers)
+                    function = programs.save(folder, name, function) or function
+            self._functions[key] = function
         return self._functions[key]
 
     def _params(self, params):

@@ -52,8 +52,8 @@ def activation_slope(name, h):
     return pt.ones_like(h)
 
 
-INIT_FIELDS = ("init_scale_in", "init_scale_rec", "init_scale_out", "init_scale_bias", "spectral_radius")  # draw
-# the initial weights (``init_params``) and nothing else: no graph reads them (``rnn.programs``)
+# Spec fields that draw the initial weights (``init_params``) and nothing else: no graph reads them (``rnn.programs``)
+INIT_FIELDS = ("init_scale_in", "init_scale_rec", "init_scale_out", "init_scale_bias", "spectral_radius")
 
 
 @dataclass(frozen=True)
