@@ -57,6 +57,11 @@ def test_a_program_from_the_cache_gives_the_bits_pytensor_gives(tmp_path):
         assert np.array_equal(plain[key], built[key]) and np.array_equal(plain[key], loaded[key]), key
 
 
+def _train():
+    """A 200-sample training segment (200, 1)."""
+    return np.ascontiguousarray(mackey_glass(300, seed=0)[0][:200])
+
+
 def _loss(spec, x, K=2):
     c = Compiled(spec, K, len(x), len(x), 1)
     cost, mse, g = c.loss_and_grad(x, init_params(spec, range(K)))
@@ -75,7 +80,7 @@ def _program_text(path):
 def test_the_initial_scales_leave_every_program_unchanged(tmp_path, monkeypatch):
     """The key leaves out ``model.INIT_FIELDS`` because no graph reads them: two specs that differ in all of
     them store the same programs under the same names."""
-    x = np.ascontiguousarray(mackey_glass(300, seed=0)[0][:200])
+    x = _train()
     base = dict(hidden=4, rollout_steps=3, rollout_stride=10)
     other = dict(base, init_scale_in=0.5, init_scale_rec=0.3, init_scale_out=0.2, init_scale_bias=0.1,
                  spectral_radius=0.9)
@@ -114,7 +119,7 @@ def test_the_key_follows_the_source_of_the_modules_that_build_graphs():
 
 def test_an_unreadable_program_is_rebuilt(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv(programs.ENV, str(tmp_path))
-    x = np.ascontiguousarray(mackey_glass(300, seed=0)[0][:200])
+    x = _train()
     spec = Spec(hidden=3)
     _, cost, g = _loss(spec, x)
     [entry] = tmp_path.iterdir()
@@ -131,7 +136,7 @@ def test_a_cache_folder_that_cannot_be_written_only_costs_time(tmp_path, monkeyp
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     monkeypatch.setenv(programs.ENV, str(blocker / "programs"))
-    x = np.ascontiguousarray(mackey_glass(300, seed=0)[0][:200])
+    x = _train()
     fn, cost, _ = _loss(Spec(hidden=3), x)
     monkeypatch.setenv(programs.ENV, "")
     _, plain, _ = _loss(Spec(hidden=3), x)
@@ -142,7 +147,7 @@ def test_a_cache_folder_that_cannot_be_written_only_costs_time(tmp_path, monkeyp
 @pytest.mark.parametrize("backend", ["c", "jax"])
 def test_the_cache_is_off_with_an_empty_folder_and_on_other_backends(tmp_path, monkeypatch, backend):
     monkeypatch.setenv(programs.ENV, "" if backend == "jax" else str(tmp_path))
-    x = np.ascontiguousarray(mackey_glass(300, seed=0)[0][:200])
+    x = _train()
     spec = Spec(hidden=3)
     c = Compiled(spec, 1, 200, 200, 1, backend=backend)
     c.loss_and_grad(x, init_params(spec, range(1)))
