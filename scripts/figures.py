@@ -1,6 +1,7 @@
 """Rule figures: the study-level figures (the tutorial's prediction plot, learning curves, attractor, best;
-the generation question's valid times, continuations, attractors and long free runs; the ablations
-around a named variant)."""
+the generation question's valid times, continuations, attractors and long free runs; whether long runs stay
+on the attractor). Each is saved with its caption (``rnn.plots.save``)."""
+import logging
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -22,8 +23,9 @@ first_opt = next(iter(base["y"]))
 
 
 def save(fig, path):
-    io.save_figure(path, fig, dpi=110)
-    plt.close(fig)
+    for problem in plots.problems(fig):  # a reader would trip on it: say so in the log
+        logging.warning("%s: %s", path, problem)
+    plots.save(path, fig)
 
 
 def placeholder(path, text):
@@ -33,30 +35,38 @@ def placeholder(path, text):
 
 
 save(plots.prediction(series[first], base["y"][first_opt][:, 0], seg["train"], seg["validation"],
-                      title=f"baseline, {first_opt}, seed {base['seeds'][0]}, data seed {first}: one-step predictions"),
+                      title=f"How close is the tutorial's one-step prediction? ({plots.L.optimizer(first_opt)}, "
+                            f"seed {base['seeds'][0]}, series {first})"),
      out.prediction)
 curves = io.load_csv(snakemake.input.curves, ["optimizer", "phase", "seed", "step", "cost"])
-save(plots.learning_curves(curves, title=f"baseline (the tutorial's network), data seed {first}"), out.curves)
+save(plots.learning_curves(curves, title=f"How does the tutorial's network train? (series {first})"), out.curves)
 
 best = study.best_variant(table) or ("baseline", first_opt)
 best_pred = io.load_predictions(preds[best[0], first]) if (best[0], first) in preds else base
 base_best = study.best_variant(table[table["variant"] == "baseline"]) or ("baseline", first_opt)
-generated = {f"baseline, {base_best[1]}": base["continuation"][base_best[1]][:, 0],
-             f"best: {best[0]}, {best[1]}": best_pred["continuation"][best[1]][:, 0]}
+opt = plots.L.optimizer
+tutorial, chosen_best = f"the tutorial's network, {opt(base_best[1])}", f"{best[0]}, {opt(best[1])}"
+generated = {tutorial: base["continuation"][base_best[1]][:, 0],
+             f"longest after training: {chosen_best}": best_pred["continuation"][best[1]][:, 0]}
 save(plots.attractor(series[first][: seg["train"] + seg["validation"]], generated, lag=p.tau,
-                     title=f"delay embedding: true series and generated continuations (seed 0, data seed {first})"),
+                     title=f"Does a continuation after the training segment keep the attractor's shape? (seed "
+                           f"{base['seeds'][0]}, series {first})"),
      out.attractor)
-save(plots.continuation(series[first], {f"baseline {base_best[1]}": base["continuation"][base_best[1]],
-                                        f"{best[0]} {best[1]}": best_pred["continuation"][best[1]]},
-                        seg["train"], lyap, title=f"baseline against the best variant ({best[0]}, {best[1]})"),
+save(plots.continuation(series[first], {tutorial: base["continuation"][base_best[1]],
+                                        chosen_best: best_pred["continuation"][best[1]]},
+                        seg["train"], lyap, title=f"How long does {chosen_best} follow the series after the "
+                                                  f"training segment? (the tutorial's view, series {first})"),
      out.best)
 
 # --- what makes the network generate: the three contenders, chosen on validation -------------------
 runs = io.load_csv(snakemake.input.runs, ["variant", "optimizer", "status"])
 picks = study.contenders(table, runs)
-names = {"tutorial": "the tutorial's recipe", "rnn": "best RNN (≤ 60 units)", "reservoir": "reservoir"}
-save(plots.valid_time(pooled, lyap, marked=[(r["variant"], r["optimizer"]) for r in picks.values()],
-                      targets=(1.0, 2.0, 5.0)), out.valid_time)
+names = plots.L.CONTENDERS
+runs["value"] = runs["value"].fillna("").astype(str)
+if picks:
+    save(plots.valid_time(runs, picks, lyap, p.generation["horizon"], p.generation["starts"]), out.valid_time)
+else:
+    placeholder(out.valid_time, "no test segment (data.test: 0): no valid times")
 chosen, long = {}, {}
 for key, row in picks.items():
     pred = io.load_predictions(preds[row["variant"], first])
@@ -70,10 +80,11 @@ if chosen:
     horizon = len(next(iter(chosen.values()))[1])
     truth = series[first][start:start + horizon, 0]
     save(plots.start_continuations(truth, {k: c for k, (_, c) in chosen.items()}, start, lyap,
-                                   title=f"free-running from the first test start point (sample {start}), seed "
-                                         f"{base['seeds'][0]}, data seed {first}"), out.generation_continuations)
+                                   title=f"How long does each contender follow the series? From the first test start point "
+                                         f"(sample {start}), seed {base['seeds'][0]}, series {first}"),
+         out.generation_continuations)
     save(plots.attractor(truth, {k.split(":")[0]: c for k, (_, c) in chosen.items()}, lag=p.tau,
-                         title="delay embedding: the test segment and each contender's continuation"),
+                         title="Does each contender's continuation keep the attractor's shape? (delay embedding)"),
          out.generation_attractors)
 else:  # no test segment scored: say so rather than leave the figures out
     for path in (out.generation_continuations, out.generation_attractors):
@@ -89,19 +100,16 @@ if long and p.longterm is not None:
     spectra = {"reference": longterm.spectrum(reference, settings),
                **{k: longterm.spectrum(v, settings, longterm.FLAT * reference.std()) for k, v in scored.items()}}
     save(plots.long_runs(reference[:settings["steps"]], scored, record["lag"], spectra,
-                         title=f"{settings['steps']} free-running steps after {settings['discard']} (seed "
-                               f"{base['seeds'][0]}, data seed {first}) against the generator's own trajectory"),
+                         title=f"Where does a long free run end up? {settings['steps']} steps after "
+                               f"{settings['discard']} (seed {base['seeds'][0]}, series {first}) against the "
+                               "generator's own trajectory"),
          out.generation_longterm)
 else:
     placeholder(out.generation_longterm, "no long free runs (no test segment)")
 
-# --- the "Things to try" around a named variant -------------------------------------------------------
-bases = [b for b in study.axes_by_base(pooled) if b != "baseline"]
-if bases:
-    import pandas as pd
-
-    around = pd.concat([study.comparable(runs, b)[0] for b in bases])  # each base on its ablations' series
-    around["value"] = around["value"].fillna("").astype(str)
-    save(plots.around(around, bases), out.around)
+# --- does a long free run stay on the attractor: the contenders and the Things to try around the recipe --
+if picks and p.longterm is not None and "d_stsp" in runs:
+    floors = io.load_json(snakemake.input.attractor[1])["floors"]
+    save(plots.around(runs, picks, floors, plots.recipe_of(runs)), out.around)
 else:
-    placeholder(out.around, "no ablations around a named variant (variants.<name>.ablations)")
+    placeholder(out.around, "no long free runs scored (no test segment, or longterm: null)")

@@ -6,7 +6,7 @@ rule plot_variant:
         curves=primary("results/runs/{variant}/data-{data_seed}/curves.csv"),
         predictions=primary("results/runs/{variant}/data-{data_seed}/predictions.npz"),
         metrics=primary("results/runs/{variant}/data-{data_seed}/metrics.csv"),
-        code=code("plots", "experiment", "io"),
+        code=code("plots", "labels", "experiment", "io"),
     output:
         continuation=report(
             "results/figures/continuations/{variant}.png",
@@ -36,7 +36,8 @@ rule plot_variant:
 rule plot_ablation:
     input:
         runs=rules.aggregate.output.runs,
-        code=code("plots", "study", "io"),
+        lyapunov=rules.lyapunov.output[0],
+        code=code("plots", "labels", "study", "io"),
     output:
         report(
             "results/figures/ablation/{axis}.png",
@@ -50,8 +51,6 @@ rule plot_ablation:
         "benchmarks/plot_ablation/{axis}.tsv"
     conda:
         "../envs/rnn.yaml"
-    params:
-        baseline=VARIANTS["baseline"]["settings"],
     script:
         "../../scripts/plot_ablation.py"
 
@@ -65,7 +64,7 @@ rule figures:
         runs=rules.aggregate.output.runs,
         predictions=run_files("predictions.npz"),
         curves=f"results/runs/baseline/data-{SERIES[0]}/curves.csv",
-        code=code("plots", "experiment", "study", "longterm", "io"),
+        code=code("plots", "labels", "experiment", "study", "longterm", "io"),
     output:
         prediction=report(
             "results/figures/prediction.png",
@@ -123,5 +122,6 @@ rule figures:
         tau=config["data"]["tau"],
         series=SERIES,
         longterm=LONGTERM,
+        generation=GENERATION,
     script:
         "../../scripts/figures.py"
