@@ -57,7 +57,9 @@ OPTIMIZERS = {"sgd": "gradient descent", "bfgs": "BFGS", "sgd+bfgs": "gradient d
               "lbfgs": "L-BFGS", "sgd+lbfgs": "gradient descent, then L-BFGS", "ridge": "ridge read-out",
               "ridge+bfgs": "ridge, then BFGS", "ridge+lbfgs": "ridge, then L-BFGS"}
 
-CONTENDERS = {"tutorial": "the tutorial's recipe", "rnn": "best small RNN", "reservoir": "reservoir (echo state network)"}
+RNN_MAX_HIDDEN = 60  # the generation question's "small RNN"
+CONTENDERS = {"tutorial": "the tutorial's recipe", "rnn": f"best RNN (≤ {RNN_MAX_HIDDEN} units)",
+              "reservoir": "reservoir (echo state network)"}
 
 FLOOR = "floor: two true trajectories"
 CEILINGS = {"constant": "a constant", "sine": "a pure sine", "noise": "white noise"}

@@ -484,7 +484,8 @@ def long_runs(reference, runs, lag, spectra, title=""):
                     lw=1.6 if label == "reference" else 1, label=label)
     ax.set(xlim=(0, 0.1), xlabel="frequency (cycles/sample)", ylabel="power (normalised, smoothed)",
            title="spectra")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     return _finish(fig, title, "; ".join(notes) + ("." if notes else ""))
 
 

@@ -1,21 +1,24 @@
-"""Rule publish: findings, figures, tables, config and environment under results/published/; findings into README.md."""
+"""Rule publish: findings, figures, tables, config and environment under results/published/; the findings'
+headline block into README.md."""
 import os
 from pathlib import Path
 
 import yaml
 
-from rnn import findings, io, provenance
+from rnn import findings, io, plots, provenance
 
 io.job_logging(snakemake.log[0])
 runs = io.load_csv(snakemake.input.runs, ["variant", "optimizer", "status"])
 table = io.load_csv(snakemake.input.ablation, ["data_seed", "variant", "base", "axis", "value", "optimizer"])
 table["value"] = table["value"].fillna("").astype(str)
+runs["value"] = runs["value"].fillna("").astype(str)
 out = Path(snakemake.output.findings)
-copies = {}
+copies, captions = {}, {}
 for src, dst in zip(snakemake.input.figures, snakemake.output.figures):
     io.copy_file(src, dst)
     copies[Path(src).stem] = dst  # ablation/<axis>.png is keyed by its axis
-for name in ("runs", "ablation"):
+    captions[Path(src).stem] = plots.caption_of(dst)
+for name in ("runs", "ablation", "lyapunov"):
     io.copy_file(snakemake.input[name], snakemake.output[name])
 config = {**snakemake.params.config, "baseline": snakemake.params.baseline}
 io.save_text(snakemake.output.config, "# The config of the published study, with every default it ran with.\n"
@@ -25,15 +28,10 @@ floors = None
 if snakemake.input.attractor:  # the reference's embedding, floor and ceilings of the long-term measures
     io.copy_file(snakemake.input.attractor[1], snakemake.output.attractor[0])
     floors = io.load_json(snakemake.input.attractor[1])["floors"]
-
-
-def block(base):
-    """The findings block with figure links relative to the folder of the file that shows it."""
-    figures = {name: os.path.relpath(path, base) for name, path in copies.items()}
-    return findings.findings_markdown(table, runs, snakemake.params.baseline, io.load_lyapunov(snakemake.input.lyapunov),
-                                      figures, floors)
-
-
-io.save_text(out, block(out.parent) + "\n")
+lyapunov = io.load_lyapunov(snakemake.input.lyapunov)
+figures = {name: os.path.relpath(path, out.parent) for name, path in copies.items()}
+io.save_text(out, findings.findings_markdown(table, runs, snakemake.params.baseline, lyapunov, figures, floors,
+                                             captions))
 readme = Path(snakemake.params.readme)
-io.save_text(readme, findings.splice(readme.read_text(), block(readme.parent)))
+headline = findings.headline_markdown(table, runs, lyapunov, floors, link=os.path.relpath(out, readme.parent))
+io.save_text(readme, findings.splice(readme.read_text(), headline))

@@ -2,7 +2,7 @@
 import os
 from pathlib import Path
 
-from rnn import findings, io, study
+from rnn import findings, io, plots, study
 
 io.job_logging(snakemake.log[0])
 cfg = snakemake.params.config
@@ -16,8 +16,10 @@ data = cfg["data"]
 
 
 def link(path):
+    """The figure and, under it, the caption it was saved with."""
     rel = os.path.relpath(path, out.parent)
-    return f"![{Path(path).stem}]({rel})"
+    caption = plots.caption_of(path)
+    return f"![{Path(path).stem}]({rel})" + (f"\n\n*{caption}*" if caption else "")
 
 
 text = [

@@ -389,8 +389,10 @@ def test_publish_writes_the_findings_and_splices_them_into_the_readme(study_copy
     text = readme.read_text()
     assert text.startswith("# A study\n\nBefore.\n\n") and text.endswith("\n\nAfter.\n") and "stale" not in text
     block = text[text.index(BEGIN):text.index(END) + len(END)]
-    # the same block; links relative to the README there, to results/published/ here
-    assert block.replace("results/published/figures/", "figures/") == findings.strip()
+    # the findings' headline block; links relative to the README there, to results/published/ here
+    from rnn.findings import block_of
+
+    assert block.replace("results/published/", "") == block_of(findings) and findings.startswith(block_of(findings))
     for question in ("The number of hidden units", "The non-linearity", "Direct input→output connections"):
         assert f"#### {question}" in findings
     assert "#### Weight noise" not in findings  # no such axis in the tiny study

@@ -1,8 +1,9 @@
-# Not part of the default study: `snakemake --cores 4 publish` copies the figures the README shows
-# and the tables behind them to results/published/ (committed), with the resolved config and a
-# record of the software and machine that produced them; writes the findings block there, and
-# splices the same block into README.md between its findings markers. README.md is not declared as
-# an output because Snakemake deletes a job's outputs before running it.
+# Not part of the default study: `snakemake --cores 4 publish` copies the figures the findings show
+# and the tables behind them to results/published/ (committed), with the resolved config, the measured
+# Lyapunov exponent and a record of the software and machine that produced them; writes the findings
+# there (every word generated from the tables, each figure with the caption saved in it), and splices
+# their headline block into README.md between its findings markers. README.md is not declared as an
+# output because Snakemake deletes a job's outputs before running it.
 # results/figures/<key>.png -> results/published/figures/<value>.png
 PUBLISHED_FIGURES = {f"ablation/{axis}": f"ablation_{axis}" for axis in AXES}
 STUDY_FIGURES = [
@@ -26,7 +27,7 @@ rule publish:
         attractor=attractor_files,
         ablation=rules.aggregate.output.ablation,
         figures=expand("results/figures/{name}.png", name=PUBLISHED_FIGURES),
-        code=code("findings", "provenance", "io"),
+        code=code("findings", "labels", "plots", "provenance", "io"),
     output:
         findings="results/published/findings.md",
         figures=expand(
@@ -34,6 +35,7 @@ rule publish:
         ),
         runs="results/published/tables/runs.csv",
         ablation="results/published/tables/ablation.csv",
+        lyapunov="results/published/lyapunov.json",
         config="results/published/config.yaml",
         attractor=(["results/published/attractor.json"] if LONGTERM else []),
         environment="results/published/environment.json",

@@ -10,7 +10,7 @@ rule summary:
             *expand("results/figures/ablation/{axis}.png", axis=AXES),
             *rules.figures.output,
         ],
-        code=code("study", "findings", "io"),
+        code=code("study", "findings", "labels", "plots", "io"),
     output:
         report(
             "results/summary.md",

@@ -1,0 +1,129 @@
+"""The findings follow the tables: planted tables, and the sentences checked against them. A variant that is
+worse is never called better, the worst run quoted is runs.csv's minimum, a difference whose interval covers
+zero is called indistinguishable, every sentence with a number names its statistic (mean or median), and a
+planted contradiction is caught by the same checks."""
+
+import re
+
+import numpy as np
+import pytest
+
+import planted
+from rnn import findings, labels, study
+
+COMPARISON = re.compile(r"\b(better|worse|longer|shorter|indistinguishable) (?:than|from) [^()]*\(difference of "
+                        r"medians ([-+][\d.e+-]+) [^,]*, 95% bootstrap interval ([-+][\d.e+-]+) to ([-+][\d.e+-]+)\)")
+
+
+def contradictions(text):
+    """Every comparison whose word does not follow its interval: [(sentence part, why)]."""
+    found = []
+    for m in COMPARISON.finditer(text):
+        word, d, lo, hi = m[1], *map(float, m.groups()[1:])
+        lower_is_better = "error" in text[max(0, m.start() - 200):m.start()].rsplit("\n", 1)[-1] \
+            or "D_stsp" in text[max(0, m.start() - 120):m.start()]
+        covers = lo <= 0 <= hi
+        if covers != (word == "indistinguishable"):
+            found.append((m[0], "the interval decides whether it is indistinguishable"))
+        elif not covers:
+            better = (hi < 0) == lower_is_better
+            if word in ("better", "longer") and not better or word in ("worse", "shorter") and better:
+                found.append((m[0], f"a difference from {lo} to {hi} is not '{word}'"))
+        if not lo <= d <= hi:
+            found.append((m[0], "the difference lies outside its own interval"))
+    return found
+
+
+@pytest.fixture(scope="module")
+def document():
+    runs = planted.runs()
+    table = planted.table(runs)
+    figures = {"valid_time": "figures/valid_time.png", "hidden": "figures/ablation_hidden.png"}
+    text = findings.findings_markdown(table, runs, {**study.BASELINE}, planted.LYAPUNOV, figures, planted.FLOORS,
+                                      {"valid_time": "Valid time of the contenders: 6 runs each."})
+    return runs, table, text
+
+
+def test_every_comparison_follows_its_interval(document):
+    _, _, text = document
+    assert len(COMPARISON.findall(text)) >= 8
+    assert contradictions(text) == []
+
+
+def test_a_planted_contradiction_is_caught(document):
+    _, _, text = document
+    worse = re.search(r"is worse than the tutorial's network \(difference of medians \+", text)
+    assert worse, "the planted hidden-30 has a higher one-step error than the baseline: called worse"
+    planted_text = text[:worse.start()] + "is better than" + text[worse.start() + len("is worse than"):]
+    assert contradictions(planted_text)
+
+
+def test_a_worse_variant_is_never_called_better(document):
+    _, _, text = document
+    sgd = next(line for line in text.splitlines() if line.startswith("- **gradient descent**"))
+    # hidden-30's one-step error is twice the baseline's; it is not the lowest, and nothing calls it better
+    assert "**hidden-30**" not in sgd.split("the longest")[0] or "worse" in sgd
+    assert not re.search(r"\*\*hidden-30\*\*[^;]*better", text)
+
+
+def test_an_overlapping_difference_is_indistinguishable():
+    same = [1.0, 1.1, 0.9, 1.05]
+    word, d, lo, hi = findings.compare(same, [1.02, 0.95, 1.08, 1.0], lower_is_better=True)
+    assert word == "indistinguishable" and lo <= 0 <= hi
+    assert findings.compare(same, [2.0, 2.1, 1.9, 2.05], lower_is_better=True)[0] == "worse"
+    assert findings.compare(same, [2.0, 2.1, 1.9, 2.05], lower_is_better=False)[0] == "better"
+
+
+def test_the_worst_run_quoted_is_the_minimum_in_runs(document):
+    runs, _, text = document
+    recipe = runs[(runs["variant"] == "recipe") & (runs["optimizer"] == "lbfgs")]
+    lowest = study.fmt(float(recipe["vpt_lyapunov_test"].min()))
+    headline, table = [line.split(" | ") for line in text.splitlines()
+                       if line.startswith(f"| {labels.CONTENDERS['rnn']} |")]
+    assert headline[5] == table[7] == lowest == "1.96"  # 196 steps × 0.01, as runs.csv holds it
+
+
+def test_every_number_names_its_statistic(document):
+    _, _, text = document
+    for line in text.splitlines():
+        if line.startswith("- ") and re.search(r"\d", line):
+            for clause in line.split(";"):
+                if re.search(r"\d\.\d|\d e-|\d+ (Lyapunov|MSE)", clause):
+                    assert re.search(r"\b(median|mean|medians|lowest|target)\b", clause, re.I), clause
+    for line in text.splitlines():
+        if line.startswith("| variant | optimizer | n |"):
+            assert all("mean ± 95% CI" in cell for cell in line.split(" | ")[3:]), line
+
+
+def test_the_ranking_follows_the_medians():
+    runs = planted.runs(reservoir_vpt=100)  # now the reservoir generates less long than the recipe
+    table = planted.table(runs)
+    lines = findings.ranking(findings.contender_rows(table, runs))
+    assert lines[0].startswith(f"Longest median valid time: {labels.CONTENDERS['rnn']}, 2.45 Lyapunov times")
+    assert lines[1].startswith(f"{labels.CONTENDERS['rnn']} (median 2.45) against {labels.CONTENDERS['reservoir']}")
+    assert ": longer than it" in lines[1] and contradictions(
+        lines[1].replace("Lyapunov times,", "Lyapunov times,")) == []
+
+
+def test_the_nearest_reference_is_the_nearest():
+    # D_H 0.3: the sine's 0.28 is nearest (noise 0.86, constant 1.0); D_stsp 7: noise's 6.0 on a log scale
+    assert findings.nearest_reference(0.3, planted.FLOORS, "d_h") == "sine"
+    assert findings.nearest_reference(0.9, planted.FLOORS, "d_h") == "noise"
+    assert findings.nearest_reference(7.0, planted.FLOORS, "d_stsp") == "noise"
+    assert findings.nearest_reference(0.1, planted.FLOORS, "d_stsp") == "truth"
+    row = {"d_stsp_median": 7.0, "d_h_median": 0.3}
+    assert findings.attractor_verdict(row, planted.FLOORS).endswith("white noise for D_stsp, a pure sine for D_H)")
+
+
+def test_the_headline_is_the_block_the_readme_shows(document):
+    runs, table, text = document
+    block = findings.block_of(text)
+    assert text.startswith(block)
+    assert block == findings.headline_markdown(table, runs, planted.LYAPUNOV, planted.FLOORS, link="findings.md")
+    assert "| the tutorial's recipe | `baseline`, gradient descent, then BFGS | 6 (3 seeds × 2 series) |" in block
+    assert "*Valid time of the contenders: 6 runs each.*" in text  # the figure's own caption under it
+
+
+def test_the_planted_tables_are_what_the_tests_think():
+    runs = planted.runs()
+    assert np.isclose(runs.loc[runs["variant"] == "recipe", "vpt_lyapunov_test"].min(), 1.96)
