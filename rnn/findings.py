@@ -459,3 +459,52 @@ def splice(text, block):
     if not pattern.search(text):
         raise ValueError(f"no findings block between '{BEGIN.split(' (')[0]}' and '{END}' markers")
     return pattern.sub(lambda _: block, text, count=1)
+
+
+def html_page(text, title):
+    """A static HTML page of the findings' Markdown (headings, paragraphs, lists, tables, images, emphasis,
+    code, links): what a browser shows without Snakemake or a Markdown package."""
+    import html as escape
+
+    def inline(s):
+        s = escape.escape(s, quote=False)
+        s = re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", r'<img alt="\1" src="\2">', s)
+        s = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r'<a href="\2">\1</a>', s)
+        s = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", s)
+        s = re.sub(r"(?<![\w*])\*([^*]+)\*(?![\w*])", r"<em>\1</em>", s)
+        return re.sub(r"`([^`]+)`", r"<code>\1</code>", s)
+
+    out, lines, i = [], text.splitlines(), 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("<!--") or not line.strip():
+            i += 1
+        elif m := re.match(r"(#+) (.*)", line):
+            out.append(f"<h{len(m[1])}>{inline(m[2])}</h{len(m[1])}>")
+            i += 1
+        elif line.startswith("|"):
+            rows = []
+            while i < len(lines) and lines[i].startswith("|"):
+                if not re.match(r"\|(-+\|)+$", lines[i]):
+                    rows.append([c.strip() for c in lines[i].strip("|").split(" | ")])
+                i += 1
+            out.append("<table>" + "".join("<tr>" + "".join(f"<{'th' if r is rows[0] else 'td'}>{inline(c)}"
+                                                            f"</{'th' if r is rows[0] else 'td'}>" for c in r)
+                                           + "</tr>" for r in rows) + "</table>")
+        elif line.startswith("- "):
+            items = []
+            while i < len(lines) and lines[i].startswith("- "):
+                items.append(f"<li>{inline(lines[i][2:])}</li>")
+                i += 1
+            out.append("<ul>" + "".join(items) + "</ul>")
+        else:
+            para = []
+            while i < len(lines) and lines[i].strip() and not re.match(r"(#+ |\||- |<!--)", lines[i]):
+                para.append(lines[i])
+                i += 1
+            out.append(f"<p>{inline(' '.join(para))}</p>")
+    style = ("body{font-family:sans-serif;max-width:70em;margin:2em auto;line-height:1.4}"
+             "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:2px 6px}"
+             "img{max-width:100%}")
+    return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape.escape(title)}</title>"
+            f"<style>{style}</style></head><body>\n" + "\n".join(out) + "\n</body></html>\n")

@@ -33,7 +33,9 @@ def _figure(nrows=1, ncols=1, size=(9, 4), **kwargs):
 
 
 def _finish(fig, title, caption):
-    fig.suptitle(title, fontsize=11)
+    import textwrap
+
+    fig.suptitle(textwrap.fill(title, width=int(fig.get_figwidth() * 11)), fontsize=11)  # ~11 characters an inch
     fig.caption = caption
     return fig
 
@@ -223,19 +225,19 @@ def _side(fig, axes, runs, base, axis, lyapunov, column):
 def ablation(runs, axis, lyapunov, recipe=None):
     """Each Thing to try: its effect on the tutorial's one-step network (left) and on the generating recipe
     (right, where ``recipe``'s own ablations vary ``axis``): one-step error (top) and valid time (bottom)."""
-    fig, grid = _figure(2, 2, size=(12, 6.6))
     sides = [("baseline", "the tutorial's network")]
-    around = recipe is not None and ((runs["base"] == recipe) & (runs["axis"] == axis)).any()
-    sides.append((recipe, f"the generating recipe, {recipe}") if around else (None, "the generating recipe"))
+    if recipe is not None:
+        around = ((runs["base"] == recipe) & (runs["axis"] == axis)).any()
+        sides.append((recipe, f"the generating recipe, {recipe}") if around else (None, recipe))
+    fig, grid = _figure(2, len(sides), size=(7 + 5 * (len(sides) - 1), 6.6))
     text, used = [], {}
     for col, (base, name) in enumerate(sides):
         axes = grid[:, col]
         if base is None:
             for ax in axes:
                 ax.set_axis_off()
-            axes[0].text(0.5, 0.5, f"{L.setting(axis)} was not varied around\n"
-                         + (f"{recipe}" if recipe else "a generating recipe"), ha="center", va="center",
-                         transform=axes[0].transAxes, fontsize=9)
+            axes[0].text(0.5, 0.5, f"{L.setting(axis)}: not varied around\nthe generating recipe, {name}",
+                         ha="center", va="center", transform=axes[0].transAxes, fontsize=9)
             continue
         opts, (seeds, series), n_div = _side(fig, axes, runs, base, axis, lyapunov, col)
         used.update(dict.fromkeys(opts))
@@ -244,12 +246,13 @@ def ablation(runs, axis, lyapunov, recipe=None):
                     + (f", {n_div} diverged in training (not drawn)" if n_div else ""))
     handles = [Line2D([], [], ls="", marker="o", color=OPTIMIZER_COLORS.get(o, "0.3"), label=L.optimizer(o))
                for o in used]
-    fig.legend(handles=_key_handles(handles), loc="outside lower center", ncol=min(5, 2 + len(handles)),
+    fig.legend(handles=_key_handles(handles), loc="outside lower center", ncol=min(5 if len(sides) > 1 else 2,
+                                                                           2 + len(handles)),
                fontsize=8, frameon=False)
     caption = (f"{L.setting(axis).capitalize()}: one-step validation error and valid time from the test start "
                "points (Lyapunov times); " + "; ".join(text) + ". Lower error is better, longer valid time is "
                "better; '(its own)' marks the value the network has without the change.")
-    return _finish(fig, f"What does changing the {L.setting(axis)} do to one-step error and to generation?",
+    return _finish(fig, f"What does a change of the {L.setting(axis)} do to one-step error and to generation?",
                    caption)
 
 
@@ -520,8 +523,8 @@ def _texts(fig):
         for axis in (ax.xaxis, ax.yaxis):
             for tick in axis.get_major_ticks() + axis.get_minor_ticks():
                 ticks.update({id(tick.label1), id(tick.label2)})
-            for tick in axis._update_ticks():  # the ticks inside the view, which are drawn
-                shown.update({id(tick.label1), id(tick.label2)})
+            if ax.axison:  # the ticks inside the view, which are drawn
+                shown.update(i for tick in axis._update_ticks() for i in (id(tick.label1), id(tick.label2)))
     out = []
     for t in fig.findobj(Text):
         if not t.get_visible() or not t.get_text().strip() or (id(t) in ticks and id(t) not in shown):

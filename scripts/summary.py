@@ -1,4 +1,5 @@
-"""Rule summary: a static Markdown summary of the study, readable without Snakemake."""
+"""Rule summary: a static summary of the study, readable without Snakemake (Markdown, and the same as an HTML
+page a browser shows with its figures)."""
 import os
 from pathlib import Path
 
@@ -6,7 +7,7 @@ from rnn import findings, io, plots, study
 
 io.job_logging(snakemake.log[0])
 cfg = snakemake.params.config
-out = Path(snakemake.output[0])
+out = Path(snakemake.output.md)
 runs = io.load_csv(snakemake.input.runs, ["variant", "optimizer", "status", "train_seconds"])
 table = io.load_csv(snakemake.input.ablation, ["variant", "optimizer"])
 wall = {f: float(io.load_csv(f, ["s"], sep="\t")["s"].iloc[0]) for f in snakemake.input.benchmarks}
@@ -60,3 +61,4 @@ text = [
     "",
 ]
 io.save_text(out, "\n".join(text))
+io.save_text(snakemake.output.html, findings.html_page("\n".join(text), "RNN ablation study: summary"))

@@ -146,3 +146,11 @@ def test_bootstrap_intervals_are_seeded_and_inside_the_values():
     assert first == labels.bootstrap_median(values) and 0.0 <= first[1] <= first[0] <= first[2] <= 5.0
     d, lo, hi = labels.bootstrap_difference([1.0, 1.1, 0.9], [3.0, 3.2, 2.9])
     assert 1.8 < d < 2.2 and 0 < lo <= hi
+
+
+def test_without_a_generating_recipe_the_ablation_is_one_legible_column(tables):
+    runs, _ = tables
+    alone = runs[~runs["base"].isin(["recipe"])]
+    fig = plots.ablation(alone, "skip", planted.LYAPUNOV, plots.recipe_of(alone))
+    assert plots.recipe_of(alone) is None and len(fig.axes) == 2
+    assert plots.problems(fig) == []

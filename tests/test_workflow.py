@@ -188,6 +188,12 @@ def test_report_builds_offline(study_copy):
     assert html.lstrip().lower().startswith("<!doctype html")
     for name in ("hidden-3", "skip-true", "ablation.csv", "summary.md"):
         assert name in html, name
+    # in a real browser (tests/browser.py): every figure of the report and of the static summary loads
+    from browser import REPORT_FIGURES, page_problems
+
+    figures = len(list((study_copy / "results/figures").rglob("*.png")))
+    assert page_problems(report, min_images=figures, reveal=REPORT_FIGURES) == []
+    assert page_problems(study_copy / "results/summary.html", min_images=len(AXES) + len(STUDY_FIGURES)) == []
 
 
 # --- rerun semantics ----------------------------------------------------------------------------

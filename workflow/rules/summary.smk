@@ -12,11 +12,12 @@ rule summary:
         ],
         code=code("study", "findings", "labels", "plots", "io"),
     output:
-        report(
+        md=report(
             "results/summary.md",
             caption="../report/summary.rst",
             category="Study",
         ),
+        html="results/summary.html",
     log:
         "logs/summary.log",
     benchmark:
