@@ -210,7 +210,7 @@ def contender_rows(table, runs):
     return {k: (row, _runs_of(runs, row["variant"], row["optimizer"])) for k, row in picks.items()}
 
 
-def generation_question(table, runs, lyapunov, floors=None):
+def generation_question(table, runs, lyapunov, floors=None, horizon=None):
     """"What makes the network generate?": the tutorial's recipe, the best small RNN and the reservoir
     (chosen on the validation start points, pooled over series, ``rnn.study.contenders``), scored on the
     test segment of every series, with the long-term measures against their floor and ceilings."""
@@ -241,7 +241,7 @@ def generation_question(table, runs, lyapunov, floors=None):
                  f"Lyapunov time is {fmt(time)} steps (measured, `results/data/lyapunov.json`). Each contender was "
                  "chosen on the validation start points only.")
     lines.append("")
-    lines += [f"- {s}" for s in ranking(picks)]
+    lines += [f"- {s}" for s in ranking(picks, horizon)]
     for key in ("rnn", "reservoir"):
         if key in picks:
             lines.append(f"- {_target_verdict(key, picks[key][1])}")
@@ -261,8 +261,13 @@ def generation_question(table, runs, lyapunov, floors=None):
     return "\n".join(lines)
 
 
-def ranking(picks):
-    """Sentences: the contenders ordered by their median valid time, each against the next one down."""
+def _capital(text):
+    return text[:1].upper() + text[1:]
+
+
+def ranking(picks, horizon=None):
+    """Sentences: the contenders ordered by their median valid time, each against the next one down; a
+    contender whose runs reach the generation ``horizon`` (steps) is said to be censored there."""
     values = {k: _lyapunov_times(part) for k, (_, part) in picks.items()}
     order = sorted(values, key=lambda k: _median(values[k]), reverse=True)
     out = [f"Longest median valid time: {CONTENDERS[order[0]]}, {fmt(_median(values[order[0]]))} Lyapunov times."]
@@ -270,9 +275,16 @@ def ranking(picks):
         word, d, lo, hi = compare(values[b], values[a], lower_is_better=False)
         word = {"better": "longer", "worse": "shorter"}.get(word, word)
         than = "from" if word == "indistinguishable" else "than"
-        out.append(f"{CONTENDERS[a]} (median {fmt(_median(values[a]))}) against {CONTENDERS[b]} (median "
+        out.append(f"{_capital(CONTENDERS[a])} (median {fmt(_median(values[a]))}) against {CONTENDERS[b]} (median "
                    f"{fmt(_median(values[b]))}): {word} {than} it (difference of medians {d:+.3g} Lyapunov times, 95% "
                    f"bootstrap interval {lo:+.3g} to {hi:+.3g}).")
+    if horizon:
+        for k in order:
+            steps = picks[k][1]["vpt_steps_test"].to_numpy(dtype=float)
+            n = int(np.sum(steps >= horizon))
+            if n:
+                out.append(f"{_capital(CONTENDERS[k])}: {n} of {len(steps)} runs still valid at the {horizon}-step "
+                           "generation horizon (censored): its median valid time is a lower bound.")
     return out
 
 
@@ -376,7 +388,7 @@ def _figure(name, path, captions):
     return f"![{name}]({path})\n" + (f"\n*{caption}*\n" if caption else "")
 
 
-def headline_markdown(table, runs, lyapunov, floors=None, link="findings.md"):
+def headline_markdown(table, runs, lyapunov, floors=None, link="findings.md", horizon=None):
     """The README's answer: the contenders' table and their ranking, between ``BEGIN`` and ``END``."""
     picks = contender_rows(table, runs)
     out = [BEGIN, ""]
@@ -396,7 +408,7 @@ def headline_markdown(table, runs, lyapunov, floors=None, link="findings.md"):
     head = ["recipe", "variant, optimizer", "runs", "valid time, median (Lyapunov times)", "95% bootstrap CI",
             "lowest run"] + (["long free run"] if floors and "d_stsp_median" in next(iter(picks.values()))[0] else [])
     out += [markdown(head, rows), ""]
-    out += [f"- {s}" for s in ranking(picks)]
+    out += [f"- {s}" for s in ranking(picks, horizon)]
     out += ["", f"Valid time: free-running steps until the error first exceeds half the series' standard deviation, "
             f"the median over each run's {int(runs['n_starts'].max())} held-out test start points, in Lyapunov "
             f"times (one is {fmt(1 / lyapunov)} steps). Every number here is generated from the tables; the "
@@ -404,10 +416,10 @@ def headline_markdown(table, runs, lyapunov, floors=None, link="findings.md"):
     return "\n".join(out)
 
 
-def findings_markdown(table, runs, baseline_settings, lyapunov, figures, floors=None, captions=None):
+def findings_markdown(table, runs, baseline_settings, lyapunov, figures, floors=None, captions=None, horizon=None):
     """The whole findings document (headline block first, then tables, verdicts, figures with captions)."""
     optimizers = list(dict.fromkeys(pooled(table)["optimizer"]))
-    out = [headline_markdown(table, runs, lyapunov, floors, link="findings.md"), "",
+    out = [headline_markdown(table, runs, lyapunov, floors, link="findings.md", horizon=horizon), "",
            "#### The tutorial's printed numbers against the baseline here", "",
            tutorial_comparison(runs[runs["data_seed"] == runs["data_seed"].min()] if "data_seed" in runs else runs),
            ""]
@@ -426,9 +438,11 @@ def findings_markdown(table, runs, baseline_settings, lyapunov, figures, floors=
         out += [f"- {v}" for v in (verdict(runs, present, opt, seeds) for opt in optimizers) if v]
         out += [f"\n{_figure(a, figures[a], captions)}" for a in present if a in figures]
         out.append("")
-    out += ["#### What makes the network generate?", "", generation_question(table, runs, lyapunov, floors), ""]
-    out += [_figure(name, path, captions) for name, path in figures.items()
-            if name in ("valid_time", "generation_continuations", "generation_attractors", "generation_longterm")]
+    out += ["#### What makes the network generate?", "", generation_question(table, runs, lyapunov, floors, horizon),
+            ""]
+    out += [_figure(name, figures[name], captions) for name in ("valid_time", "generation_continuations",
+                                                                "generation_attractors", "generation_longterm")
+            if name in figures]
     per_series = series_table(table, runs, lyapunov)
     if per_series:
         out += ["#### On every series", "",
@@ -442,8 +456,8 @@ def findings_markdown(table, runs, baseline_settings, lyapunov, figures, floors=
                 "medians with the base's.", "", around]
     out += [_figure(name, path, captions) for name, path in figures.items() if name == "around"]
     out += ["#### The tutorial's view: one continuation after the training segment", ""]
-    out += [_figure(name, path, captions) for name, path in figures.items()
-            if name in ("prediction", "continuation_best", "attractor", "learning_curves")]
+    out += [_figure(name, figures[name], captions) for name in ("prediction", "continuation_best", "attractor",
+                                                                "learning_curves") if name in figures]
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -159,7 +159,7 @@ def valid_time(runs, picks, lyapunov, horizon=None, n_starts=None):
     caption = ("Valid time: the median over each run's test start points"
                + (f" ({n_starts})" if n_starts else "") + " of the steps before the error first exceeds half the "
                f"series' standard deviation, in Lyapunov times (one is {fmt(1 / lyapunov)} steps). "
-               + " ".join(f"{L.CONTENDERS[k]}: {n_phrase(*counts[k])}, median {fmt(g['median'])} "
+               + " ".join(f"{L.CONTENDERS[k][:1].upper()}{L.CONTENDERS[k][1:]}: {n_phrase(*counts[k])}, median {fmt(g['median'])} "
                           f"(95% CI {fmt(g['low'])} to {fmt(g['high'])})"
                           + (f", {g['censored']} censored" if g["censored"] else "")
                           + (f", {g['diverged']} diverged" if g["diverged"] else "") + "."

@@ -30,8 +30,10 @@ if snakemake.input.attractor:  # the reference's embedding, floor and ceilings o
     floors = io.load_json(snakemake.input.attractor[1])["floors"]
 lyapunov = io.load_lyapunov(snakemake.input.lyapunov)
 figures = {name: os.path.relpath(path, out.parent) for name, path in copies.items()}
+horizon = (snakemake.params.config.get("generation") or {}).get("horizon")  # valid times are censored there
 io.save_text(out, findings.findings_markdown(table, runs, snakemake.params.baseline, lyapunov, figures, floors,
-                                             captions))
+                                             captions, horizon))
 readme = Path(snakemake.params.readme)
-headline = findings.headline_markdown(table, runs, lyapunov, floors, link=os.path.relpath(out, readme.parent))
+headline = findings.headline_markdown(table, runs, lyapunov, floors, link=os.path.relpath(out, readme.parent),
+                                      horizon=horizon)
 io.save_text(readme, findings.splice(readme.read_text(), headline))

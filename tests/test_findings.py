@@ -100,7 +100,7 @@ def test_the_ranking_follows_the_medians():
     table = planted.table(runs)
     lines = findings.ranking(findings.contender_rows(table, runs))
     assert lines[0].startswith(f"Longest median valid time: {labels.CONTENDERS['rnn']}, 2.45 Lyapunov times")
-    assert lines[1].startswith(f"{labels.CONTENDERS['rnn']} (median 2.45) against {labels.CONTENDERS['reservoir']}")
+    assert lines[1].startswith(f"Best RNN (≤ 60 units) (median 2.45) against {labels.CONTENDERS['reservoir']}")
     assert ": longer than it" in lines[1] and contradictions(
         lines[1].replace("Lyapunov times,", "Lyapunov times,")) == []
 
@@ -127,3 +127,12 @@ def test_the_headline_is_the_block_the_readme_shows(document):
 def test_the_planted_tables_are_what_the_tests_think():
     runs = planted.runs()
     assert np.isclose(runs.loc[runs["variant"] == "recipe", "vpt_lyapunov_test"].min(), 1.96)
+
+
+def test_a_contender_at_the_horizon_is_called_censored():
+    runs = planted.runs()  # every reservoir run reaches the horizon
+    lines = findings.ranking(findings.contender_rows(planted.table(runs), runs), horizon=planted.HORIZON)
+    assert lines[-1] == (f"Reservoir (echo state network): 6 of 6 runs still valid at the {planted.HORIZON}-step "
+                         "generation horizon (censored): its median valid time is a lower bound.")
+    assert not any("censored" in line for line in findings.ranking(findings.contender_rows(
+        planted.table(runs), runs), horizon=10 * planted.HORIZON))
