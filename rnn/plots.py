@@ -303,7 +303,7 @@ def around(runs, picks, floors, recipe=None):
                           group=f"{name}/{metric}/{label}")
                 ticks.append(f"{label} ({div} of {len(p)} diverged)" if div else label)
                 if metric == "d_stsp":
-                    notes.append((label, len(p), g[0]))
+                    notes.append((label, p["seed"].nunique(), p["data_seed"].nunique() if "data_seed" in p else 1))
             ax.set_yticks(range(len(rows)), ticks[::-1] if ax is axes[0] else [""] * len(rows), fontsize=8)
             ax.set_ylim(-0.6, len(rows) - 0.4)
             if L.METRICS[metric].log:
@@ -322,8 +322,8 @@ def around(runs, picks, floors, recipe=None):
                "delay-embedding histograms, log axis) and D_H (Hellinger distance of smoothed spectra). Grey band: "
                f"the {len(truth)} independent true trajectories (D_stsp {fmt(min(r['d_stsp'] for r in truth))} to "
                f"{fmt(max(r['d_stsp'] for r in truth))}); coloured lines: what a constant, a pure sine and white "
-               "noise score. " if truth else "") + "Runs per row: " + ", ".join(
-        f"{label} {n}" for label, n, _ in notes) + "."
+               "noise score. " if truth else "") + "Runs per row: " + "; ".join(
+        f"{label}, {n_phrase(seeds, series)}" for label, seeds, series in notes) + "."
     return _finish(fig, "Does a long free run stay on the attractor?", caption)
 
 

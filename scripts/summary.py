@@ -46,7 +46,7 @@ text = [
     "",
     findings.generation_question(table, runs, io.load_lyapunov(snakemake.input.lyapunov),
                                  io.load_json(snakemake.input.attractor[1])["floors"] if snakemake.input.attractor
-                                 else None),
+                                 else None, (cfg.get("generation") or {}).get("horizon")),
     "",
     "## Ablations (mean ± 95% CI over seeds; diverged runs counted, not averaged)",
     "",

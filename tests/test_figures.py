@@ -154,3 +154,9 @@ def test_without_a_generating_recipe_the_ablation_is_one_legible_column(tables):
     fig = plots.ablation(alone, "skip", planted.LYAPUNOV, plots.recipe_of(alone))
     assert plots.recipe_of(alone) is None and len(fig.axes) == 2
     assert plots.problems(fig) == []
+
+
+def test_the_attractor_caption_counts_runs_per_row(figures, tables):
+    caption = figures["around"].caption
+    assert "best RNN (≤ 60 units), 6 runs (3 seeds × 2 series)" in caption
+    assert "hidden units 30, 3 runs (3 seeds × 1 series)" in caption
