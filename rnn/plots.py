@@ -370,12 +370,16 @@ def prediction(series, y, train, validation, title="", window=300):
     ax1.plot(t[w], s[1:][w], color="black", lw=2.2, label="data")
     ax1.plot(t[w], pred[w], color="tab:orange", lw=1, ls="--", label="one-step prediction")
     ax1.set(xlabel="sample", ylabel="x", title=f"the first {w.stop - w.start} validation samples")
-    ax1.legend(fontsize=8, loc="lower left")
-    ax2.semilogy(t[: len(err)], np.maximum(err, 1e-12), color="tab:orange", lw=0.6)
-    ax2.axvspan(train, train + validation, color="0.9")
-    ax2.text(train + validation / 2, 0.98, "validation", transform=ax2.get_xaxis_transform(), ha="center",
-             va="top", fontsize=8)
+    ax2.semilogy(t[: len(err)], np.maximum(err, 1e-12), color="tab:orange", lw=0.5, alpha=0.35)
+    k = 50  # samples in the running median
+    if len(err) > k:
+        running = np.median(np.lib.stride_tricks.sliding_window_view(err, k), axis=1)
+        ax2.semilogy(t[k // 2: k // 2 + len(running)], running, color="tab:red", lw=1.4,
+                     label=f"running median ({k} samples)")
+    ax2.axvspan(train, train + validation, color="0.9", label="validation segment")
     ax2.set(xlabel="sample", ylabel="|prediction − data|", title="one-step error over the whole series")
+    handles = ax1.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False)
     return _finish(fig, title, f"Median absolute one-step error on validation: "
                                f"{fmt(float(np.median(err[train:train + validation])))}.")
 
