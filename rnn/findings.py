@@ -369,9 +369,10 @@ def around_question(table, runs, lyapunov, metrics=("vpt_steps_test", "vpt_lyapu
             for variant in group.loc[group["variant"] != base, "variant"]:
                 other = _runs_of(runs, variant, opt, seeds)
                 n_div = int((other["status"] == "diverged").sum())
-                text = (f"- **{variant}** ({L.optimizer(opt)}): median valid time {fmt(_median(_lyapunov_times(other)))}"
-                        f" Lyapunov times, " + comparison(_name(base), _lyapunov_times(ref), _lyapunov_times(other),
-                                                           TIME, lower_is_better=False))
+                text = (f"- **{variant}** ({L.optimizer(opt)}): median valid time "
+                        f"{fmt(_median(_lyapunov_times(other)))} Lyapunov times, "
+                        + comparison(_name(base), _lyapunov_times(ref), _lyapunov_times(other), TIME,
+                                     lower_is_better=False))
                 if "d_stsp" in metrics:
                     text += (f"; median D_stsp {fmt(_median(run_values(other, 'd_stsp')))}, "
                              + comparison(_name(base), run_values(ref, "d_stsp"), run_values(other, "d_stsp"),

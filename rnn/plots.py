@@ -69,6 +69,10 @@ def n_phrase(seeds, series):
            f"{series} series)"
 
 
+def _capital(text):
+    return text[:1].upper() + text[1:]
+
+
 def _jitter(n, width, seed=0):
     return np.random.default_rng(seed).uniform(-width, width, n) if n > 1 else np.zeros(n)
 
@@ -159,7 +163,7 @@ def valid_time(runs, picks, lyapunov, horizon=None, n_starts=None):
     caption = ("Valid time: the median over each run's test start points"
                + (f" ({n_starts})" if n_starts else "") + " of the steps before the error first exceeds half the "
                f"series' standard deviation, in Lyapunov times (one is {fmt(1 / lyapunov)} steps). "
-               + " ".join(f"{L.CONTENDERS[k][:1].upper()}{L.CONTENDERS[k][1:]}: {n_phrase(*counts[k])}, median {fmt(g['median'])} "
+               + " ".join(f"{_capital(L.CONTENDERS[k])}: {n_phrase(*counts[k])}, median {fmt(g['median'])} "
                           f"(95% CI {fmt(g['low'])} to {fmt(g['high'])})"
                           + (f", {g['censored']} censored" if g["censored"] else "")
                           + (f", {g['diverged']} diverged" if g["diverged"] else "") + "."
@@ -394,7 +398,8 @@ def attractor(series, generated, lag=17, title=""):
     collapsed to a point says so."""
     fig, axes = _figure(1, 1 + len(generated), size=(3.6 * (1 + len(generated)), 3.8), sharex=True, sharey=True)
     s = np.ravel(series)
-    panels = [("true series", s, "black")] + [(name, np.ravel(g), f"C{i}") for i, (name, g) in enumerate(generated.items())]
+    panels = [("true series", s, "black")] + [(name, np.ravel(g), f"C{i}")
+                                              for i, (name, g) in enumerate(generated.items())]
     for ax, (name, v, color) in zip(axes[0], panels):
         v = v[np.isfinite(v)]
         ax.plot(v[lag:], v[:-lag], lw=0.5, color=color)
@@ -428,8 +433,8 @@ def continuation(series, continuations, train, lyapunov=float("nan"), title="", 
             ax.plot(t, np.clip(cont[:, k], -2, 2), color=OPTIMIZER_COLORS.get(opt, f"C{i}"), lw=0.8, alpha=0.7,
                     label=f"{L.optimizer(opt)}: generated (a line per seed)" if n == 0 else None)
         if bad.any():
-            ax.set_title(f"{L.optimizer(opt)}: {bad.sum()} of {bad.size} seeds diverged in training (not drawn)",
-                         color="red", fontsize=9, loc="right")
+            note = f"{L.optimizer(opt)}: {bad.sum()} of {bad.size} seeds diverged in training (not drawn)"
+            ax.text(0.99, 0.95, note, transform=ax.transAxes, ha="right", va="top", color="red", fontsize=9)
         ax.axvline(train, color="0.4", ls=":", lw=1)
         if np.isfinite(lyapunov) and 0 < 1 / lyapunov < horizon:
             ax.axvline(train + 1 / lyapunov, color="0.6", ls="--", lw=1, label="one Lyapunov time")

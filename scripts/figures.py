@@ -80,8 +80,8 @@ if chosen:
     horizon = len(next(iter(chosen.values()))[1])
     truth = series[first][start:start + horizon, 0]
     save(plots.start_continuations(truth, {k: c for k, (_, c) in chosen.items()}, start, lyap,
-                                   title=f"How long does each contender follow the series? From the first test start point "
-                                         f"(sample {start}), seed {base['seeds'][0]}, series {first}"),
+                                   title=f"How long does each contender follow the series? From the first test "
+                                         f"start point (sample {start}), seed {base['seeds'][0]}, series {first}"),
          out.generation_continuations)
     save(plots.attractor(truth, {k.split(":")[0]: c for k, (_, c) in chosen.items()}, lag=p.tau,
                          title="Does each contender's continuation keep the attractor's shape? (delay embedding)"),

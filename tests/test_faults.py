@@ -75,7 +75,7 @@ def assert_same_tables(a, b):
 def outputs(root, variants, axes):
     """Every file the study's target ``all`` promises."""
     names = ["results/tables/runs.csv", "results/tables/ablation.csv", "results/tables/ablation.md",
-             "results/summary.md"]
+             "results/summary.md", "results/summary.html"]
     names += [f"results/figures/{kind}/{v}.png" for kind in ("continuations", "curves") for v in variants]
     names += [f"results/figures/ablation/{a}.png" for a in axes]
     names += [f"results/figures/{f}.png" for f in STUDY_FIGURES]
@@ -101,6 +101,8 @@ def check_file(path):
         assert is_png(path), path
     elif name.endswith(".md"):
         assert path.read_text().endswith("\n") and len(path.read_text()) > 50, path
+    elif name.endswith(".html"):  # the static summary as a page
+        assert path.read_text().rstrip().endswith("</html>") and "<img " in path.read_text(), path
     elif name == "lyapunov.json":
         assert io.load_lyapunov(path) > 0, path
     elif name == "attractor.json":
@@ -237,7 +239,7 @@ def test_continuation_figures_mark_diverged_seeds(unlucky):
                              UNLUCKY["data"]["train"], diverged=diverged)
     notes = [[t.get_text() for t in ax.texts] for ax in fig.axes]
     plt.close(fig)
-    assert notes == [["sgd: 1 of 2 seeds diverged in training (not drawn)"], []]
+    assert notes == [["gradient descent: 1 of 2 seeds diverged in training (not drawn)"], []]
 
 
 # --- determinism --------------------------------------------------------------------------------

@@ -96,8 +96,8 @@ def test_the_caption_says_what_is_drawn(figures, tables):
     fig = figures["valid_time"]
     for key, name in labels.CONTENDERS.items():
         group = fig.drawn["groups"][f"{key}/all series"]
-        m = re.search(re.escape(name[0].upper() + name[1:]) + r": (\d+) runs \((\d+) seeds × (\d+) series\), median (\S+) \(95% CI (\S+) "
-                      r"to (\S+)\)", fig.caption)
+        m = re.search(re.escape(name[0].upper() + name[1:]) + r": (\d+) runs \((\d+) seeds × (\d+) series\), "
+                      r"median (\S+) \(95% CI (\S+) to (\S+)\)", fig.caption)
         assert m, (name, fig.caption)
         assert int(m[1]) == int(m[2]) * int(m[3]) == group["n"]
         assert (m[4], m[5], m[6]) == tuple(study.fmt(group[k]) for k in ("median", "low", "high"))
