@@ -137,7 +137,7 @@ def question_table(table, axes, baseline_settings, metrics=FINDINGS_METRICS):
     for _, row in part.iterrows():
         name = row["variant"]
         if name == "baseline":
-            name = "baseline (" + ", ".join(f"{a} {format_value(baseline_settings[a])}" for a in shown) + ")"
+            name = "baseline (" + ", ".join(f"{L.setting(a)} {format_value(baseline_settings[a])}" for a in shown) + ")"
         n = str(row["n_ok"] + row["n_unstable"]) + (f" (+{row['n_diverged']} diverged)" if row["n_diverged"] else "")
         rows.append([name, L.optimizer(row["optimizer"]), n] + [mean_ci(row, m) for m in metrics])
     return markdown(["variant", "optimizer", "n"] + [header(m) for m in metrics], rows)
@@ -417,13 +417,22 @@ def headline_markdown(table, runs, lyapunov, floors=None, link="findings.md", ho
     return "\n".join(out)
 
 
+def _words(table):
+    """A Markdown table with its optimizer and metric cells in words (``rnn.labels``)."""
+    def cell(c):
+        return L.axis_label(c) if c in L.METRICS else L.OPTIMIZERS.get(c, c)
+
+    return "\n".join("| " + " | ".join(cell(c) for c in line.strip("| ").split(" | ")) + " |"
+                      if line.startswith("| ") else line for line in table.splitlines())
+
+
 def findings_markdown(table, runs, baseline_settings, lyapunov, figures, floors=None, captions=None, horizon=None):
     """The whole findings document (headline block first, then tables, verdicts, figures with captions)."""
     optimizers = list(dict.fromkeys(pooled(table)["optimizer"]))
     out = [headline_markdown(table, runs, lyapunov, floors, link="findings.md", horizon=horizon), "",
            "#### The tutorial's printed numbers against the baseline here", "",
-           tutorial_comparison(runs[runs["data_seed"] == runs["data_seed"].min()] if "data_seed" in runs else runs),
-           ""]
+           _words(tutorial_comparison(runs[runs["data_seed"] == runs["data_seed"].min()] if "data_seed" in runs
+                                      else runs)), ""]
     base = table[table["variant"] == "baseline"]
     out += ["#### Optimizers on the baseline", "",
             question_table(base, (), baseline_settings).replace("baseline ()", "baseline"), ""]

@@ -147,7 +147,8 @@ def test_findings_answer_the_generation_questions(study):
     table, shown = study_module.comparable(runs, "baseline")
     assert shown == [0] and (table.loc[table["variant"] == "baseline", "n"] == seeds).all()
     questions = findings[findings.index("below ran on data seed 0"):findings.index("#### What makes the network")]
-    assert f"| baseline (rollout_steps 1, input_noise 0.0) | gradient descent | {seeds} |" in questions
+    assert (f"| baseline (closed-loop training horizon (steps) 1, input noise (std) 0.0) | gradient descent | {seeds} |"
+            in questions)
 
 
 def test_only_the_new_series_runs_when_one_is_added(study, tmp_path):
