@@ -26,7 +26,6 @@ rule publish:
         attractor=attractor_files,
         ablation=rules.aggregate.output.ablation,
         figures=expand("results/figures/{name}.png", name=PUBLISHED_FIGURES),
-        code=code("findings", "provenance", "io"),
     output:
         findings="results/published/findings.md",
         figures=expand(
@@ -44,6 +43,7 @@ rule publish:
     conda:
         "../envs/rnn.yaml"
     params:
+        code=code("findings", "provenance", "io", script="publish"),
         baseline=VARIANTS["baseline"]["settings"],
         config=config,
         readme="README.md",
