@@ -135,3 +135,35 @@ def test_bad_config_is_refused_naming_the_key(case):
         settings.resolve(config)
     for pattern in expected:
         assert re.search(pattern, str(caught.value)), f"{pattern!r} not in the error: {caught.value}"
+
+
+DOC_SECTIONS = {"`data`": "data", "`generation`": "generation", "The run": "top", "`baseline`": "setting_properties",
+                "`longterm`": "longterm", "`benchmark`": "benchmark"}
+
+
+def documented_defaults():
+    """{(block, key): default as written} of config/README.md's "| key | default | meaning |" tables."""
+    text = (REPO / "config/README.md").read_text()
+    found, block = {}, None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            block = next((b for title, b in DOC_SECTIONS.items() if line[3:].startswith(title)), None)
+        elif block and line.startswith("| `"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            keys, values = re.findall(r"`(\w+)`", cells[0]), cells[1].split(", ") if "," in cells[0] else [cells[1]]
+            for key, value in zip(keys, values):
+                found[(block, key)] = value.strip("`")
+    return found
+
+
+def test_config_readme_states_the_schemas_defaults():
+    documented = documented_defaults()
+    for block in DOC_SECTIONS.values():
+        for key, default in (settings.defaults(block) if block != "setting_properties" else settings.BASELINE).items():
+            if block == "top" and key in ("data", "generation", "longterm", "baseline", "benchmark", *settings.QUESTIONS):
+                continue
+            assert (block, key) in documented, f"config/README.md does not document {block}.{key}"
+            written = yaml.safe_load(documented[(block, key)])
+            typed = settings.coerce(written, settings.definition(block)["properties"][key] if block != "top"
+                                    else settings.schema()["properties"][key], strings=True)
+            assert typed == default, f"config/README.md says {block}.{key} = {written!r}, the schema {default!r}"
