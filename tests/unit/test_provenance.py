@@ -46,8 +46,9 @@ def test_what_the_code_computes_changes_the_digest(tmp_path):
         assert digest(tmp_path, text) != base, text
 
 
-def test_a_docstring_only_function_keeps_a_body(tmp_path):
+def test_a_docstring_only_function_keeps_a_body_and_an_empty_module_none(tmp_path):
     assert digest(tmp_path, 'def f():\n    """Only a docstring."""\n') == digest(tmp_path, "def f():\n    pass\n")
+    assert digest(tmp_path, '"""A package."""\n# and a comment\n') == digest(tmp_path, "")
 
 
 def program_cache_digest(root):

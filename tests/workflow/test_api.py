@@ -46,8 +46,8 @@ def test_the_readme_example_runs_with_the_studys_defaults():
 
 
 def test_bad_arguments_are_named():
-    config = api.load(overrides={"variants": {}})
-    with pytest.raises(ValueError, match=r"variant 'closed-loop-60' is not in the config; it has: baseline, "):
-        api.train(config, "closed-loop-60")
+    config = api.load()
+    with pytest.raises(ValueError, match=r"variant 'closed-loop-90' is not in the config; it has: baseline, "):
+        api.train(config, "closed-loop-90")
     with pytest.raises(ValueError, match=r"data_seed 7 is not a series variant baseline runs on: \[0, 1, 2\]"):
         api.train(config, "baseline", data_seed=7)

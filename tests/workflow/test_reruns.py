@@ -22,8 +22,8 @@ def nothing_to_do(root, *args):
     assert "Nothing to be done" in out, out[-4000:]
 
 
-def configfile(root, text):
-    path = root / "extra.yaml"
+def configfile(root, text, name="extra"):
+    path = root / f"{name}.yaml"
     path.write_text(text)
     return str(path)
 
@@ -41,17 +41,20 @@ RESTATED = {  # id: a --configfile that says what is already in force, in other 
 }
 
 
-@pytest.mark.parametrize("mode", ["merged", "replaced"])
-@pytest.mark.parametrize("case", list(RESTATED))
-def test_restating_the_config_reruns_nothing(study_copy, case, mode):
-    if mode == "merged":
-        nothing_to_do(study_copy, "--configfile", configfile(study_copy, RESTATED[case]))
-    else:  # the whole config in one file, the restated part merged into it, keys in another order
-        config = copy.deepcopy(TINY)
-        for key, value in yaml.safe_load(RESTATED[case]).items():
+def test_restating_the_config_in_merged_files_reruns_nothing(study_copy):
+    """Each restatement as its own --configfile, merged over the study's config one after another."""
+    files = [configfile(study_copy, text, name) for name, text in RESTATED.items()]
+    nothing_to_do(study_copy, *[arg for f in files for arg in ("--configfile", f)])
+
+
+def test_restating_the_config_in_a_replacing_file_reruns_nothing(study_copy):
+    """The whole config in one file, every restatement in it, keys in another order."""
+    config = copy.deepcopy(TINY)
+    for text in RESTATED.values():
+        for key, value in yaml.safe_load(text).items():
             config[key] = {**config[key], **value} if isinstance(value, dict) else value
-        text = yaml.safe_dump(dict(reversed(list(config.items()))), sort_keys=True)
-        nothing_to_do(study_copy, "--configfile", configfile(study_copy, text), "--replace-workflow-config")
+    text = yaml.safe_dump(dict(reversed(list(config.items()))), sort_keys=True)
+    nothing_to_do(study_copy, "--configfile", configfile(study_copy, text), "--replace-workflow-config")
 
 
 def test_a_partial_config_replacing_the_default_runs_with_the_documented_defaults(study_copy):
@@ -84,18 +87,18 @@ def edit(path, old, new):
     path.write_text(text.replace(old, new, 1))
 
 
-@pytest.mark.parametrize("module", ["metrics", "compiled", "__init__"])
-def test_rewording_docstrings_and_comments_or_reformatting_reruns_nothing(study_copy, module):
-    path = study_copy / "rnn" / f"{module}.py"
-    text = path.read_text()
-    if '"""' in text:
-        first = text.index('"""') + 3
-        text = text[:first] + "Reworded by a test. " + text[first:]  # the module's docstring
-    else:  # an empty package __init__
-        text = '"""A docstring added by a test."""\n# and a comment\n' + text
-    text = text.replace("\ndef ", "\n# a comment added by a test\n\n\ndef ", 1)  # a comment, blank lines
-    text = text.replace("    return ", "    return  ", 1)  # layout
-    path.write_text(text + "\n\n# a trailing comment\n")
+def test_rewording_docstrings_and_comments_or_reformatting_reruns_nothing(study_copy):
+    for module in ("metrics", "compiled", "__init__"):  # a module of the train jobs, of the graphs, of every job
+        path = study_copy / "rnn" / f"{module}.py"
+        text = path.read_text()
+        if '"""' in text:
+            first = text.index('"""') + 3
+            text = text[:first] + "Reworded by a test. " + text[first:]  # the module's docstring
+        else:  # an empty package __init__
+            text = '"""A docstring added by a test."""\n# and a comment\n' + text
+        text = text.replace("\ndef ", "\n# a comment added by a test\n\n\ndef ", 1)  # a comment, blank lines
+        text = text.replace("    return ", "    return  ", 1)  # layout
+        path.write_text(text + "\n\n# a trailing comment\n")
     nothing_to_do(study_copy)
 
 
