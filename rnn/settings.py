@@ -138,8 +138,6 @@ def coerce(value, node, root=None, strings=False):
         if items is None and "oneOf" in node:  # data.seed: an integer or a list of them
             items = next((o.get("items") for o in node["oneOf"] if "items" in o), None)
         return [coerce(v, items, root, strings) if items is not None else _plain(v) for v in value]
-    if "oneOf" in node:
-        return value
     return value
 
 
