@@ -60,7 +60,7 @@ DETERMINISTIC = ("sgd", "ridge")
 ALPHA = 0.01
 """Family-wise error rate: the chance that a rerun which differs from the published study only by
 sampling (rounding amplified by training) fails anywhere, over all the study's comparisons together
-(some 1,800: 108 groups x 17 metrics). Holm's method spends it. 1%: a reader on another machine
+(some 1,900: 110 groups x 17 or 18 metrics). Holm's method spends it. 1%: a reader on another machine
 should almost never see a false alarm; a real change of a deterministic or one-step result moves its
 runs by far more than their spread, and still fails (docs/verify.md)."""
 
