@@ -47,7 +47,8 @@ import pandas as pd
 from . import backends, io, provenance
 from .findings import (CONTENDERS, QUESTIONS, RNN_MAX_HIDDEN, _attractor_verdict, _target_verdict,
                        compare as ci_verdict)
-from .study import BASELINE, ablation_table, axes_by_base, by_validation, comparable, contenders, fmt, markdown, \
+from .settings import BASELINE
+from .study import ablation_table, axes_by_base, by_validation, comparable, contenders, fmt, markdown, \
     pooled
 
 KEYS = ["variant", "data_seed", "optimizer", "seed"]

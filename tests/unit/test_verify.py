@@ -19,7 +19,7 @@ from rnn import provenance, verify
 SEEDS = range(5)
 # The baseline's BFGS validation MSE as published: mean 7.94e-05 ± 2.78e-06 (95% CI over five seeds).
 BFGS_VAL = 7.94e-5 + np.array([-3, -1, 0, 1, 3]) * 1e-6
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 def runs_table():
