@@ -332,8 +332,7 @@ def test_publish_writes_the_data_behind_the_findings_and_verify_checks_a_rerun_a
     out = ok(root, "--cores", "2", "verify")
     assert [j["rule"] for j in jobs(out)] == ["verify"]
     assert "Environment: the same software versions and CPU as the published record" in out
-    assert "| baseline | 0 | sgd | each run, exactly | 2 | same |" in out
-    assert "| baseline | 0 | bfgs | mean over seeds, max(95% CI, 1%) | 2 | same |" in out
+    assert "moved within sampling 0, failed 0." in out and "| contender: the tutorial's recipe |" in out
     assert "Bit-identical, timing columns aside: yes." in out and "verify: OK" in out
     assert "verify: OK" in (root / "logs/verify.log").read_text()
 
@@ -355,5 +354,5 @@ def test_publish_writes_the_data_behind_the_findings_and_verify_checks_a_rerun_a
     assert [j["rule"] for j in jobs(out)] == ["verify"]
     assert "\n- baseline, data seed 0, sgd, seed 0, val_mse: " in out
     assert f"\n- hidden-3, data seed 0, bfgs, seed 1, status: {status!r} here against " in out
-    assert "verify: FAILED, 2 difference(s) beyond tolerance." in out
+    assert "verify: FAILED, 2 number(s) and 0 conclusion(s) differ beyond sampling." in out
     assert (published / "tables/runs.csv").read_bytes() == edited
