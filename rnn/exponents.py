@@ -33,6 +33,8 @@ steps: 0.5-0.8 s in all (0.1-0.15 s per model); H=400: 7-11 s (two (C, H) x (H, 
 and model dominate: the cost grows as K C H^2 (steps + transient)).
 """
 
+from collections.abc import Mapping
+
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -48,11 +50,12 @@ def largest_exponent_map(advance, x0, steps, transient=0, blocks=10, seed=0, v0=
     """Largest Lyapunov exponent per step of a map, with its standard error.
 
     ``advance(x, v) -> (F(x), DF(x) v)`` acts on states x (*batch, C, n) and tangent vectors of the same
-    shape: C chains (independent starts) for each of the systems in *batch. The tangent vectors start
-    random (``seed``; the same (C, n) draw for every system) unless ``v0`` is given. Returns a dict of arrays over *batch: ``exponent`` (mean
-    log growth per step over chains and steps), ``stderr`` (batch means: ``blocks`` blocks per chain),
-    ``per_chain`` (*batch, C), ``diverged`` (a state went non-finite: exponent NaN) and the last state
-    ``x`` (*batch, C, n) and the one before it, ``x_before``.
+    shape: C chains (independent starts) for each of the systems in *batch. The tangent vectors start at
+    ``v0`` ((C, n) or the full shape), else at a random (C, n) draw from ``seed``, the same for every system
+    (so a system gives the same numbers alone or in a batch). Returns a dict of arrays over *batch:
+    ``exponent`` (mean log growth per step over chains and steps), ``stderr`` (batch means: ``blocks``
+    blocks per chain), ``per_chain`` (*batch, C), ``diverged`` (a state went non-finite: exponent NaN),
+    the last state ``x`` (*batch, C, n) and the one before it, ``x_before``.
     """
     steps, transient, blocks = int(steps), int(transient), int(blocks)
     if blocks < 1 or steps < blocks:
@@ -60,7 +63,7 @@ def largest_exponent_map(advance, x0, steps, transient=0, blocks=10, seed=0, v0=
     x = np.array(x0, dtype=float)
     if x.ndim < 2:
         raise ValueError(f"x0 must have shape (*batch, chains, n), got {x.shape}")
-    v = np.random.default_rng(seed).normal(size=x.shape[-2:]) if v0 is None else v0  # v0: one start per chain, every system
+    v = np.random.default_rng(seed).normal(size=x.shape[-2:]) if v0 is None else v0
     v = np.broadcast_to(np.asarray(v, dtype=float), x.shape)
     v = v / np.linalg.norm(v, axis=-1, keepdims=True)
     finite = np.isfinite(x).all(axis=-1)
@@ -88,7 +91,7 @@ def largest_exponent_map(advance, x0, steps, transient=0, blocks=10, seed=0, v0=
 
 
 def tangent_map(step, jacobian):
-    """``advance`` for ``largest_exponent_map`` from a map ``step(x)`` and its full Jacobian ``jacobian(x)`` (..., n, n)."""
+    """``advance`` for ``largest_exponent_map`` from a map ``step(x)`` and its Jacobian ``jacobian(x)`` (..., n, n)."""
     return lambda x, v: (step(x), np.einsum("...ij,...j->...i", jacobian(x), v))
 
 
@@ -115,20 +118,20 @@ def activation_slope(name, h):
 
 
 def _nonlinearity(spec):
-    name = spec if isinstance(spec, str) else spec["nonlinearity"] if isinstance(spec, dict) else spec.nonlinearity
+    """The nonlinearity's name from a ``Spec``, a mapping or the name itself; ValueError if unknown."""
+    name = spec if isinstance(spec, str) else spec["nonlinearity"] if isinstance(spec, Mapping) else spec.nonlinearity
     if name not in NONLINEARITIES:
         raise ValueError(f"nonlinearity must be one of {', '.join(NONLINEARITIES)}; got {name!r}")
     return name
 
 
 def _weights(params):
-    """Per-model weights of the closed loop from stacked params: w_xh (K,1,H) w_hh (K,H,H) b_h (K,1,H)
-    w_ho (K,H) b_o (K,1) w_xo (K,1), the last 0 without a skip weight; the chain axis sits at 1."""
+    """Stacked params shaped to act on (K, C, .) rows: w_xh (K,1,H) w_hh (K,H,H) b_h (K,1,H) w_ho (K,H,1)
+    b_o (K,1,1) w_xo (K,1,1), the last 0 without a skip weight."""
     p = {n: np.asarray(v, dtype=float) for n, v in params.items()}
     K = p["w_hh"].shape[0]
-    w_xo = p["w_xo"][:, 0] if "w_xo" in p else np.zeros((K, 1))
-    return {"w_xh": p["w_xh"], "w_hh": p["w_hh"], "b_h": p["b_h"][:, None, :], "w_ho": p["w_ho"][:, :, 0],
-            "b_o": p["b_o"], "w_xo": w_xo}
+    return {"w_xh": p["w_xh"], "w_hh": p["w_hh"], "b_h": p["b_h"][:, None, :], "w_ho": p["w_ho"],
+            "b_o": p["b_o"][:, :, None], "w_xo": p["w_xo"] if "w_xo" in p else np.zeros((K, 1, 1))}
 
 
 def closed_loop(params, spec):
@@ -139,8 +142,8 @@ def closed_loop(params, spec):
         h, y, dh, dy = z[..., :-1], z[..., -1:], dz[..., :-1], dz[..., -1:]
         h_next = activation(f, y * w["w_xh"] + w["b_h"] + h @ w["w_hh"])
         dh_next = activation_slope(f, h_next) * (dy * w["w_xh"] + dh @ w["w_hh"])
-        y_next = np.einsum("kch,kh->kc", h_next, w["w_ho"])[..., None] + w["b_o"][:, :, None] + y * w["w_xo"][:, :, None]
-        dy_next = np.einsum("kch,kh->kc", dh_next, w["w_ho"])[..., None] + dy * w["w_xo"][:, :, None]
+        y_next = h_next @ w["w_ho"] + w["b_o"] + y * w["w_xo"]
+        dy_next = dh_next @ w["w_ho"] + dy * w["w_xo"]
         return np.concatenate([h_next, y_next], axis=-1), np.concatenate([dh_next, dy_next], axis=-1)
 
     return advance
@@ -155,8 +158,8 @@ def warmed_up(params, spec, warmup):
     h = np.zeros((K, u.shape[1], H))
     for u_t in u:
         h = activation(f, u_t[None, :, None] * w["w_xh"] + w["b_h"] + h @ w["w_hh"])
-    y = np.einsum("kch,kh->kc", h, w["w_ho"]) + w["b_o"] + u[-1][None, :] * w["w_xo"]
-    return np.concatenate([h, y[..., None]], axis=-1)
+    y = h @ w["w_ho"] + w["b_o"] + u[-1][None, :, None] * w["w_xo"]
+    return np.concatenate([h, y], axis=-1)
 
 
 def rnn_exponent(params, spec, warmup, steps=10000, transient=1000, blocks=10, seed=0):
@@ -170,7 +173,7 @@ def rnn_exponent(params, spec, warmup, steps=10000, transient=1000, blocks=10, s
     overflowed: exponent NaN), ``fixed_point`` (every chain stopped moving: the exponent is the log of
     the largest |eigenvalue| of the Jacobian there), ``per_chain`` (K, C) and the settings.
     """
-    with threadpool_limits(limits=1):  # one BLAS thread, as a workflow job: the same last bits, and faster at these sizes
+    with threadpool_limits(limits=1):  # one BLAS thread, as a workflow job: the same last bits, faster here
         z0 = warmed_up(params, spec, warmup)
         run = largest_exponent_map(closed_loop(params, spec), z0, steps, transient, blocks, seed)
     moved = np.abs(run["x"] - run["x_before"]).max(axis=-1)  # (K, C)

@@ -145,7 +145,8 @@ def test_a_tanh_fixed_point_has_the_log_of_its_jacobians_spectral_radius():
     p = random_params(2, 10, gain=0.5, scale_in=0.3)
     run = rnn_exponent(p, "tanh", WARMUP, steps=1000, transient=500)
     assert run["fixed_point"].all()
-    z = run_state = warmed_up(p, "tanh", WARMUP)
+    z = warmed_up(p, "tanh", WARMUP)
+    assert z.shape == (2, 3, 11)  # (K, chains, H + 1): h and the next input y
     advance = closed_loop(p, "tanh")
     for _ in range(3000):
         z, _ = advance(z, z)
@@ -154,7 +155,6 @@ def test_a_tanh_fixed_point_has_the_log_of_its_jacobians_spectral_radius():
         J = np.stack([advance(z[:, :1], np.broadcast_to(np.eye(n)[i], (2, 1, n)))[1][k, 0] for i in range(n)])
         # exact in the limit; over 1000 steps the log growth of a complex pair oscillates: O(1 / steps)
         assert run["exponent"][k] == pytest.approx(np.log(np.max(np.abs(np.linalg.eigvals(J)))), abs=1e-4)
-    assert run_state.shape == (2, 3, 11)
 
 
 @pytest.mark.parametrize("nonlinearity", NONLINEARITIES)
@@ -178,7 +178,9 @@ def test_a_chaotic_rnn_is_positive_and_unaffected_by_how_the_tangent_vector_star
     a = rnn_exponent(p, "tanh", WARMUP, steps=3000, transient=500, seed=0)
     b = rnn_exponent(p, "tanh", WARMUP, steps=3000, transient=500, seed=7)
     assert (a["exponent"] > 10 * a["stderr"]).all() and not a["fixed_point"].any()
-    np.testing.assert_allclose(a["per_chain"], b["per_chain"], rtol=1e-9)
+    # the two vectors turn to the same direction at the rate of the gap to the second exponent; what the
+    # start leaves is thousands of times below the statistical error (measured: 1e-7 against 2e-3)
+    np.testing.assert_allclose(a["per_chain"], b["per_chain"], atol=1e-4 * a["stderr"].min())
     np.testing.assert_allclose(a["lyapunov_time_steps"], 1 / a["exponent"])
 
 
