@@ -95,6 +95,9 @@ def tangent_map(step, jacobian):
     return lambda x, v: (step(x), np.einsum("...ij,...j->...i", jacobian(x), v))
 
 
+# NumPy twins of rnn.model's PyTensor _activation and activation_slope (the finite-difference test pins
+# them to the closed loop); kept apart so that this module leaves the model's source, which keys every
+# training job, untouched.
 def activation(name, z):
     """f(z) of ``rnn.model``'s nonlinearities, in NumPy."""
     if name == "tanh":
