@@ -214,7 +214,7 @@ def study_rows(backend="jax", stack=tuple(STUDY_TARGETS), repeats=3):
     from .data import mackey_glass
     from .experiment import run_variant
     from .model import Spec, init_params
-    from .study import BASELINE
+    from .settings import BASELINE
 
     epochs, train, validation, horizon = BASELINE["epochs"], T, 500, 1000
     series = mackey_glass(train + validation + horizon, seed=0)[0]

@@ -1,10 +1,7 @@
 """One variant, start to finish: compile, train every optimizer for every seed, generate, score.
 
-This is what the workflow's ``train`` rule runs; it is as usable from a notebook::
-
-    from rnn.data import generate
-    from rnn.experiment import run_variant
-    out = run_variant(generate("mackey_glass", 2500), {"hidden": 15}, seeds=[0, 1, 2])
+This is what the workflow's ``train`` rule runs (``rnn.api.train`` runs it as the workflow does, from a
+notebook); settings left out take the study's documented defaults (``rnn.settings``).
 """
 
 import logging
@@ -16,33 +13,12 @@ from . import backends, metrics
 from .compiled import Compiled
 from .generation import start_points, truths, warmup_inputs
 from .model import Draw, Spec, init_params
-from .train import OPTIMIZERS, TRAINING_KEYS, check_optimizers, check_settings, train_all, warm_up
+from .settings import Longterm, Training, check_generation, check_segments, defaults, variant_settings
+from .train import OPTIMIZERS, check_optimizers, train_all, warm_up
 
 log = logging.getLogger(__name__)
 
-GENERATION_KEYS = ("starts", "spacing", "warmup", "horizon")
 CURVE_COLUMNS = ("optimizer", "phase", "seed", "step", "cost")
-
-
-def check_generation(gen, train, validation, length):
-    """Raise ValueError unless the test start points (``gen``: starts, spacing, warmup, horizon) fit
-    in the test segment [train + validation, length): warm-ups and continuations included."""
-    missing = [k for k in GENERATION_KEYS if k not in gen]
-    if missing:
-        raise ValueError(f"generation lacks {', '.join(missing)}; needs {', '.join(GENERATION_KEYS)}")
-    for name in GENERATION_KEYS:
-        value, least = gen[name], 0 if name == "warmup" else 1
-        if isinstance(value, bool) or int(value) != value or value < least:
-            raise ValueError(f"generation.{name} must be an integer >= {least}, got {value!r}")
-    if gen["warmup"] > train:
-        raise ValueError(f"generation.warmup ({gen['warmup']}) must be <= train ({train}): the validation "
-                         "start points warm up in the training segment")
-    need = gen["warmup"] + gen["spacing"] * (gen["starts"] - 1) + gen["horizon"]
-    test = length - train - validation
-    if need > test:
-        raise ValueError(f"generation: warmup + spacing * (starts - 1) + horizon ({gen['warmup']} + "
-                         f"{gen['spacing']} * {gen['starts'] - 1} + {gen['horizon']} = {need}) must be <= the "
-                         f"test segment, length - train - validation ({test})")
 
 
 def starts_in_test(gen, train, validation):
@@ -99,19 +75,6 @@ def choose_restarts(vpt_val, nrmse_val, restarts):
     return np.arange(len(vpt)) * restarts + order[:, 0]
 
 
-def check_segments(length, train, validation, horizon):
-    """Raise ValueError naming the segment that does not fit in a series of ``length`` samples."""
-    for name, value in (("train", train), ("validation", validation), ("horizon", horizon)):
-        if isinstance(value, bool) or int(value) != value or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if train < 2:
-        raise ValueError(f"train must be >= 2 to have one prediction target, got {train}")
-    if train + validation > length:
-        raise ValueError(f"train + validation ({train} + {validation}) must be <= the series length {length}")
-    if horizon > length - train:
-        raise ValueError(f"horizon ({horizon}) must be <= series length - train ({length} - {train})")
-
-
 def _long_runs(compiled, series, params, gen, train, validation, longterm):
     """Long free runs (discard + steps, S, K) from the first ``longterm.starts`` test start points, and each
     model's mean scores over them (``rnn.longterm.Reference.score``: d_stsp, d_h)."""
@@ -126,35 +89,56 @@ def _long_runs(compiled, series, params, gen, train, validation, longterm):
     return runs, scores
 
 
-def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend="jax", train=1500,
-                validation=500, horizon=1000, generation=None, lyapunov=float("nan"), longterm=None,
-                log_every=10, gradient="bptt"):
-    """Train and score one variant for all seeds (stacked) and optimizers.
+_DATA, _TOP = defaults("data"), defaults("top")
 
-    ``settings`` holds the Spec keys and the TRAINING_KEYS (tutorial values by default, see
-    ``rnn.study.BASELINE`` for the study's). ``generation`` (starts, spacing, warmup, horizon)
-    places start points in the test segment after train + validation; each model is then scored
-    on its continuations from all of them (``rnn.metrics.score_starts``); None skips that.
-    ``longterm`` ({"settings", "reference" (L,), "embedding" {"lag", "dim"}}, needs ``generation``): long
-    free runs from the first test start points, scored against the reference trajectory
-    (``rnn.longterm``: d_stsp, d_h); None skips that.
+
+def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend=_TOP["backend"], train=_DATA["train"],
+                validation=_DATA["validation"], horizon=_TOP["horizon"], generation=None, lyapunov=float("nan"),
+                longterm=None, log_every=_TOP["curve_every"], gradient="bptt"):
+    """Train and score one variant for all seeds (stacked) and optimizers: set up, train, score.
+
+    ``settings`` holds the Spec keys and the training keys (``rnn.settings.Training``); a key left out takes
+    its documented default (``rnn.settings.BASELINE``, the study's). ``generation`` (a
+    ``rnn.settings.Generation`` or its dict) places start points in the test segment after train +
+    validation; each model is then scored on its continuations from all of them
+    (``rnn.metrics.score_starts``); None skips that. ``longterm`` ({"settings", "reference" (L,),
+    "embedding" {"lag", "dim"}}, needs ``generation``): long free runs from the first test start points,
+    scored against the reference trajectory (``rnn.longterm``: d_stsp, d_h); None skips that.
     Returns a dict with ``rows`` (one metrics dict per optimizer x seed), ``curves`` (learning-curve
     rows), ``params`` {optimizer: stacked params}, ``y`` and ``continuation`` {optimizer: (n, K)},
     ``test`` {optimizer: (horizon, S, K)} continuations from the start points, and ``timing``
     (seconds per phase).
     """
+    job = _set_up(series, settings, seeds, optimizers, backend, train, validation, horizon, generation, longterm,
+                  log_every, gradient)
+    runs = _train(job)
+    t0 = time.perf_counter()
+    out = _score(job, runs, lyapunov)
+    job.timing["evaluate_seconds"] = time.perf_counter() - t0
+    return {**out, "timing": job.timing, "spec": job.spec.to_dict()}
+
+
+class _Job:
+    """What the phases of ``run_variant`` share: the inputs, checked, and the compiled model."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def _set_up(series, settings, seeds, optimizers, backend, train, validation, horizon, generation, longterm,
+            log_every, gradient):
+    """Check every argument (before any work), then compile every function training calls and call each once,
+    so that compiling is not counted as training."""
     series = np.asarray(series, dtype=np.float64).reshape(-1, 1)
-    unknown = sorted(set(settings) - set(Spec.__dataclass_fields__) - set(TRAINING_KEYS))
-    if unknown:
-        allowed = ", ".join([*Spec.__dataclass_fields__, *TRAINING_KEYS])
-        raise ValueError(f"unknown settings {', '.join(unknown)}; allowed: {allowed}")
-    spec = Spec.from_dict(settings)
-    training = {k: settings[k] for k in TRAINING_KEYS if k in settings}
-    check_settings(**training, log_every=log_every)
+    full = variant_settings(settings, "settings")  # unknown keys refused by name, defaults filled in
+    spec = Spec.from_dict(full)
+    training = Training.from_dict(full).to_dict()
+    if isinstance(log_every, bool) or int(log_every) != log_every or log_every < 1:
+        raise ValueError(f"log_every must be an integer >= 1, got {log_every!r}")
     backends.check(backend)
     check_segments(len(series), train, validation, horizon)
     if generation is not None:
-        check_generation(generation, train, validation, len(series))
+        generation = check_generation(generation, train, validation, len(series))
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be a non-empty list of distinct integers, got {seeds!r}")
@@ -165,76 +149,94 @@ def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend="ja
         if generation is None:
             raise ValueError("longterm needs generation: its free runs start at the test start points")
         longterm = (measures.prepare(longterm["reference"], longterm["settings"], longterm["embedding"]),
-                    measures.check_settings(longterm["settings"]))
-
-    restarts = int(training.pop("restarts", 1))
+                    Longterm.from_dict(longterm["settings"]).to_dict())
+    restarts = int(training.pop("restarts"))
     draws = [Draw(s, r) for s in seeds for r in range(restarts)]  # every restart of every weight seed, stacked
+    job = _Job(series=series, spec=spec, training=training, restarts=restarts, draws=draws, seeds=seeds,
+               optimizers=list(optimizers), train=train, validation=validation, horizon=horizon,
+               generation=generation, longterm=longterm, log_every=log_every, timing={})
 
-    timing = {}
     t0 = time.perf_counter()
-    compiled = Compiled(spec, len(draws), train, len(series), horizon, backend, gradient)
-    x_train = np.ascontiguousarray(series[:train])
-    start = init_params(spec, draws)
-    x_seen = np.ascontiguousarray(series[:train + validation])
+    job.compiled = Compiled(spec, len(draws), train, len(series), horizon, backend, gradient)
+    job.start = init_params(spec, draws)
+    warm_up(job.compiled, series[:train], job.start, optimizers, log_every=log_every,
+            **{k: training[k] for k in ("epochs", "rollout_schedule", "onestep_weight")})
+    if any("sgd" in o for o in optimizers):
+        _monitor(job)(job.start)
+    job.timing["compile_seconds"] = time.perf_counter() - t0
+    log.info("compiled %s for K=%d on %s in %.1f s", spec, len(draws), backend, job.timing["compile_seconds"])
+    return job
+
+
+def _monitor(job):
+    """The one-step training and validation MSE of every stacked model, for SGD's learning curves."""
+    x_seen = np.ascontiguousarray(job.series[:job.train + job.validation])
+    end = job.train + job.validation
 
     def monitor(params):
-        y = compiled.one_step(x_seen, params)
+        y = job.compiled.one_step(x_seen, params)
         with np.errstate(over="ignore", invalid="ignore"):  # a diverged model's error may overflow
-            return {
-                "train_mse": np.array([metrics.one_step_mse(y[:, k], series, 1, train) for k in range(len(draws))]),
-                "val_mse": np.array([metrics.one_step_mse(y[:, k], series, train, train + validation)
-                                     for k in range(len(draws))]),
-            }
+            return {name: np.array([metrics.one_step_mse(y[:, k], job.series, a, b) for k in range(len(job.draws))])
+                    for name, (a, b) in (("train_mse", (1, job.train)), ("val_mse", (job.train, end)))}
+    return monitor
 
-    # every function training calls, called once now: its compiling is not training
-    warm_up(compiled, x_train, start, optimizers, log_every=log_every,
-            **{k: training[k] for k in ("epochs", "rollout_schedule", "onestep_weight") if k in training})
-    if any("sgd" in o for o in optimizers):
-        monitor(start)
-    timing["compile_seconds"] = time.perf_counter() - t0
-    log.info("compiled %s for K=%d on %s in %.1f s", spec, len(draws), backend, timing["compile_seconds"])
 
+def _train(job):
+    """Every optimizer on every stacked model: {optimizer: run} (``rnn.train.train_all``)."""
     t0 = time.perf_counter()
-    runs = train_all(compiled, x_train, draws, list(optimizers), log_every=log_every, monitor=monitor,
-                     initial=start, **training)
-    timing["train_seconds"] = time.perf_counter() - t0
+    runs = train_all(job.compiled, np.ascontiguousarray(job.series[:job.train]), job.draws, job.optimizers,
+                     log_every=job.log_every, monitor=_monitor(job), initial=job.start, **job.training)
+    job.timing["train_seconds"] = time.perf_counter() - t0
+    return runs
 
-    t0 = time.perf_counter()
+
+def _score_models(job, run, lyapunov):
+    """Per stacked model of one optimizer: (scores, statuses, test continuations, valid times per start, long runs)."""
+    compiled, series, gen = job.compiled, job.series, job.generation
+    y, cont = compiled.generate(series, run["params"])
+    test = vpt = long = None
+    if gen is not None:
+        start_scores, test, vpt = _generation_scores(compiled, series, run["params"], gen, job.train,
+                                                     job.validation, lyapunov)
+    if job.longterm is not None:
+        long, long_scores = _long_runs(compiled, series, run["params"], gen, job.train, job.validation, job.longterm)
+    scores, status = [], []
+    for k in range(len(job.draws)):
+        if run["diverged"][k]:
+            row, st = metrics.nan_scores(job.horizon), "diverged"
+            if gen is not None:
+                row.update(metrics.nan_start_scores(gen["starts"]))
+                vpt[:, k] = np.nan
+            if job.longterm is not None:
+                row.update(d_stsp=np.nan, d_h=np.nan)
+        else:
+            row = metrics.score(y[:, k], cont[:, k], series, job.train, job.validation, lyapunov)
+            st = "ok" if np.all(np.isfinite(cont[:, k])) else "unstable"
+            if gen is not None:
+                row.update(start_scores[k])
+            if job.longterm is not None:
+                row.update(long_scores[k])
+        scores.append(row)
+        status.append(st)
+    return y, cont, scores, status, test, vpt, long
+
+
+def _score(job, runs, lyapunov):
+    """Generate and score every model; keep each weight seed's restart chosen on validation; the result's
+    rows, curves, parameters and continuations."""
+    seeds, draws, restarts, gen = job.seeds, job.draws, job.restarts, job.generation
     rows, curves, ys, conts, tests, vpt_starts, longs, params = [], [], {}, {}, {}, {}, {}, {}
     for opt, run in runs.items():
-        y, cont = compiled.generate(series, run["params"])
-        scores, status = [], []
-        if generation is not None:
-            start_scores, test, vpt = _generation_scores(compiled, series, run["params"], generation, train,
-                                                         validation, lyapunov)
-        if longterm is not None:
-            long, long_scores = _long_runs(compiled, series, run["params"], generation, train, validation, longterm)
-        for k in range(len(draws)):
-            if run["diverged"][k]:
-                row, st = metrics.nan_scores(horizon), "diverged"
-                if generation is not None:
-                    row.update(metrics.nan_start_scores(generation["starts"]))
-                    vpt[:, k] = np.nan
-                if longterm is not None:
-                    row.update(d_stsp=np.nan, d_h=np.nan)
-            else:
-                row = metrics.score(y[:, k], cont[:, k], series, train, validation, lyapunov)
-                st = "ok" if np.all(np.isfinite(cont[:, k])) else "unstable"
-                if generation is not None:
-                    row.update(start_scores[k])
-                if longterm is not None:
-                    row.update(long_scores[k])
-            scores.append(row)
-            status.append(st)
+        y, cont, scores, status, test, vpt, long = _score_models(job, run, lyapunov)
         # the restart kept for each weight seed, on the validation start points (all of them with one restart)
         kept = (choose_restarts(np.array([r.get("vpt_steps_val", np.nan) for r in scores]),
                                 np.array([r.get("nrmse_val", np.nan) for r in scores]), restarts)
-                if restarts > 1 and generation is not None else np.arange(0, len(draws), restarts))
+                if restarts > 1 and gen is not None else np.arange(0, len(draws), restarts))
         ys[opt], conts[opt] = y[:, kept], cont[:, kept]
         params[opt] = {n: v[kept] for n, v in run["params"].items()}
-        if generation is not None:
+        if gen is not None:
             tests[opt], vpt_starts[opt] = test[..., kept], vpt[:, kept]
-        if longterm is not None:
+        if job.longterm is not None:
             longs[opt] = long[..., kept]
         infos = run.get("bfgs", [{}] * len(draws))
         for seed, k in zip(seeds, kept):
@@ -250,11 +252,10 @@ def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend="ja
         for seed, k in zip(seeds, kept):
             curves += [{"optimizer": opt, "phase": "bfgs", "seed": seed, "step": i + 1, "cost": c}
                        for i, c in enumerate(infos[k].get("curve", []))]
-    timing["evaluate_seconds"] = time.perf_counter() - t0
     out = {"rows": rows, "curves": curves, "params": params,
-           "y": ys, "continuation": conts, "test": tests, "longterm": longs, "timing": timing, "spec": spec.to_dict()}
-    if generation is not None:
-        out.update(starts=starts_in_test(generation, train, validation), vpt_starts=vpt_starts)
+           "y": ys, "continuation": conts, "test": tests, "longterm": longs}
+    if gen is not None:
+        out.update(starts=starts_in_test(gen, job.train, job.validation), vpt_starts=vpt_starts)
     return out
 
 

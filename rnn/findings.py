@@ -12,7 +12,8 @@ import re
 import numpy as np
 
 from . import labels as L
-from .study import axes_by_base, comparable, contenders, fmt, format_value, markdown, mean_ci, pooled, \
+from .settings import format_value
+from .study import axes_by_base, comparable, contenders, fmt, markdown, mean_ci, pooled, \
     tutorial_comparison
 
 QUESTIONS = (  # the tutorial's "Things to try", each answered by one or two ablation axes
@@ -52,7 +53,7 @@ def run_values(runs, metric):
     return np.where(diverged, 0.0 if zero else np.nan, v)
 
 
-def compare(reference, other, lower_is_better):
+def compare_runs(reference, other, lower_is_better):
     """(word, difference, low, high): how ``other``'s median compares with ``reference``'s; the word is
     "better", "worse" or "indistinguishable" (the bootstrap 95% interval of the difference covers zero)."""
     d, lo, hi = L.bootstrap_difference(reference, other)
@@ -63,9 +64,21 @@ def compare(reference, other, lower_is_better):
     return ("better" if (hi < 0) == lower_is_better else "worse"), d, lo, hi
 
 
+def compare(base, row, metric, lower_is_better=True):
+    """How an ablation-table row's mean compares with ``base``'s, in the words ``rnn.verify`` checks a rerun's
+    conclusions by: apart only when the two 95% CIs of the mean do not overlap."""
+    if not (np.isfinite(base[f"{metric}_mean"]) and np.isfinite(row[f"{metric}_mean"])):
+        return "not comparable"
+    (lo_b, hi_b), (lo_r, hi_r) = ((r[f"{metric}_mean"] - np.nan_to_num(r[f"{metric}_ci95"]),
+                                   r[f"{metric}_mean"] + np.nan_to_num(r[f"{metric}_ci95"])) for r in (base, row))
+    if hi_r < lo_b or lo_r > hi_b:
+        return ("better" if (hi_r < lo_b) == lower_is_better else "worse") + " than the baseline, 95% CIs apart"
+    return "95% CIs overlap the baseline's"
+
+
 def comparison(reference_name, reference, other, metric, lower_is_better):
     """A sentence fragment: 'worse than X (difference of medians +3.1, 95% interval 1.2 to 4.0)'."""
-    word, d, lo, hi = compare(reference, other, lower_is_better)
+    word, d, lo, hi = compare_runs(reference, other, lower_is_better)
     if word == "not comparable":
         return f"not comparable with {reference_name} (no finite values)"
     than = "from" if word == "indistinguishable" else "than"
@@ -182,7 +195,7 @@ def nearest_reference(value, floors, metric):
     return min(cases, key=lambda c: abs(scale(value) - scale(float(np.mean(cases[c])))))
 
 
-def attractor_verdict(row, floors):
+def _attractor_verdict(row, floors):
     """One sentence: does a contender stay on the attractor? On each measure its median is nearer the floor
     than the lowest ceiling (on a log scale for D_stsp, linear for D_H), and which reference it is nearest."""
     if not floors or not np.isfinite(row.get("d_stsp_median", np.nan)):
@@ -244,7 +257,7 @@ def generation_question(table, runs, lyapunov, floors=None, horizon=None):
     lines += [f"- {s}" for s in ranking(picks, horizon)]
     for key in ("rnn", "reservoir"):
         if key in picks:
-            lines.append(f"- {_target_verdict(key, picks[key][1])}")
+            lines.append(f"- {_target_verdict(key, picks[key][0], runs)}")
     if "reservoir" in picks:
         r = picks["reservoir"][0]
         lines.append(f"- The reservoir's NRMSE over 84 free-running steps, {mean_ci(r, 'nrmse_84_test')} (mean over "
@@ -252,7 +265,7 @@ def generation_question(table, runs, lyapunov, floors=None, horizon=None):
                      "with 400 units and 3000 training samples.")
     if long:
         for key, (row, _) in picks.items():
-            v = attractor_verdict(row, floors)
+            v = _attractor_verdict(row, floors)
             if v:
                 lines.append(f"- On the attractor? {CONTENDERS[key]} ({row['variant']}): {v}.")
         lines += ["", "Long-term measures, their floor and ceilings (`results/data/attractor.json`; each against the "
@@ -272,7 +285,7 @@ def ranking(picks, horizon=None):
     order = sorted(values, key=lambda k: _median(values[k]), reverse=True)
     out = [f"Longest median valid time: {CONTENDERS[order[0]]}, {fmt(_median(values[order[0]]))} Lyapunov times."]
     for a, b in zip(order, order[1:]):
-        word, d, lo, hi = compare(values[b], values[a], lower_is_better=False)
+        word, d, lo, hi = compare_runs(values[b], values[a], lower_is_better=False)
         word = {"better": "longer", "worse": "shorter"}.get(word, word)
         than = "from" if word == "indistinguishable" else "than"
         out.append(f"{_capital(CONTENDERS[a])} (median {fmt(_median(values[a]))}) against {CONTENDERS[b]} (median "
@@ -288,9 +301,10 @@ def ranking(picks, horizon=None):
     return out
 
 
-def _target_verdict(key, part):
+def _target_verdict(key, row, runs, lyapunov=None):
     """The target of a contender, judged on every series: median over weight seeds (and lowest run)."""
     target = TARGETS[key]
+    part = _runs_of(runs, row["variant"], row["optimizer"])
     per_series = {d: _lyapunov_times(g) for d, g in part.groupby("data_seed")} \
         if "data_seed" in part else {0: _lyapunov_times(part)}
     medians = {d: float(np.median(v)) for d, v in per_series.items()}
@@ -405,7 +419,7 @@ def headline_markdown(table, runs, lyapunov, floors=None, link="findings.md", ho
         rows.append([CONTENDERS[key], f"`{row['variant']}`, {L.optimizer(row['optimizer'])}",
                      f"{len(part)} ({seeds} seeds × {series} series)", fmt(m), f"{fmt(lo)} to {fmt(hi)}",
                      fmt(float(np.min(lt)))]
-                    + ([attractor_verdict(row, floors).split(":")[0]] if floors and "d_stsp_median" in row else []))
+                    + ([_attractor_verdict(row, floors).split(":")[0]] if floors and "d_stsp_median" in row else []))
     head = ["recipe", "variant, optimizer", "runs", "valid time, median (Lyapunov times)", "95% bootstrap CI",
             "lowest run"] + (["long free run"] if floors and "d_stsp_median" in next(iter(picks.values()))[0] else [])
     out += [markdown(head, rows), ""]
@@ -532,3 +546,6 @@ def html_page(text, title):
              "img{max-width:100%}")
     return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape.escape(title)}</title>"
             f"<style>{style}</style></head><body>\n" + "\n".join(out) + "\n</body></html>\n")
+
+
+attractor_verdict = _attractor_verdict  # the public name; rnn.verify imports the private one

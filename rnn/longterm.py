@@ -33,18 +33,9 @@ from scipy.special import rel_entr
 from scipy.stats import entropy
 
 from .data import generate
+from .settings import Longterm, defaults
 
-DEFAULTS = {"steps": 10000, "discard": 2000, "starts": 1, "reference": 100000, "seed": 10000, "lag": None, "dim": None,
-            "bins": 20, "margin": 0.1, "smoothing": 1e-5, "nperseg": 1024, "sigma": 2.0}
-
-# key: (integer?, low, high, low excluded?, None allowed?); "steps" as a bound means longterm.steps
-_RANGES = {"steps": (True, 1000, None, False, False), "discard": (True, 0, None, False, False),
-           "starts": (True, 1, None, False, False),
-           "reference": (True, "steps", None, False, False), "seed": (True, 0, None, False, False),
-           "lag": (True, 1, None, False, True), "dim": (True, 1, 5, False, True),
-           "bins": (True, 2, 100, False, False), "margin": (False, 0.0, 10.0, True, False),
-           "smoothing": (False, 0.0, 1.0, True, False), "nperseg": (True, 16, "steps", False, False),
-           "sigma": (False, 0.0, None, False, False)}
+DEFAULTS = defaults("longterm")  # the schema's (rnn.settings): one place for defaults and ranges
 MAX_CELLS = 2**22  # histogram cells (bins + 2) ** dim: 32 MiB of float64 each
 AMI_BINS = 16  # bins per axis of the mutual-information histogram
 FNN_RTOL, FNN_ATOL, FNN_THRESHOLD = 15.0, 2.0, 0.01  # Kennel et al. 1992's two tests; "few" false neighbours
@@ -52,27 +43,9 @@ FLAT = 1e-6  # a run whose std is below FLAT x the reference's is flat (D_H = 1)
 
 
 def check_settings(settings):
-    """The settings with defaults filled in; ValueError naming ``longterm.<key>`` for anything out of range."""
-    settings = dict(settings or {})
-    unknown = sorted(set(settings) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"longterm.{unknown[0]} is not a setting; known: {', '.join(DEFAULTS)}")
-    out = {**DEFAULTS, **settings}
-    for key, (integer, low, high, low_open, nullable) in _RANGES.items():
-        value = out[key]
-        if value is None and nullable:
-            continue
-        names = [f"longterm.steps = {out['steps']}" if b == "steps" else b for b in (low, high)]
-        low, high = (out["steps"] if b == "steps" else b for b in (low, high))
-        ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-              and np.isfinite(value) and (not integer or float(value).is_integer())
-              and (value > low if low_open else value >= low) and (high is None or value <= high))
-        if not ok:
-            where = f"{'(' if low_open else '['}{names[0]}, {'inf)' if high is None else f'{names[1]}]'}"
-            raise ValueError(f"longterm.{key} must be {'an integer' if integer else 'a number'} in {where}"
-                             f"{' or null' if nullable else ''}, got {value!r}")
-        out[key] = int(value) if integer else float(value)
-    return out
+    """The settings with defaults filled in (a plain dict); ValueError naming ``longterm.<key>`` for anything
+    out of range (``rnn.settings.Longterm``: the schema's ranges, and the two that depend on ``steps``)."""
+    return Longterm.from_dict(settings).to_dict()
 
 
 def embed(series, dim, lag):

@@ -94,3 +94,12 @@ def largest_exponent(generator="mackey_glass", tau=17, samples=20000, transient=
     mean = float(per_chain.mean())
     return {**out, "lyapunov_per_sample": mean, "stderr": float(per_chain.std(ddof=1) / np.sqrt(chains)),
             "lyapunov_time_steps": 1.0 / mean if mean > 0 else float("nan"), "per_chain": per_chain.tolist()}
+
+
+def exponent_record(generator, tau, given=None):
+    """What the ``lyapunov`` rule writes: the exponent ``given`` in the config (``data.lyapunov``), or
+    the generator's, measured (``largest_exponent``)."""
+    if given is not None:
+        return {"generator": generator, "lyapunov_per_sample": float(given), "lyapunov_time_steps": 1 / given,
+                "method": "given in the config (data.lyapunov)"}
+    return largest_exponent(generator, tau=tau)

@@ -18,17 +18,17 @@ over time outside the loop. ``gradient="autodiff"`` uses ``pytensor.grad`` inste
 about twice the work: its backward scan accumulates every weight gradient step by step).
 """
 
-import math
 
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from . import backends
+from .settings import BASELINE, definition, variant_settings
 
 pytensor, pt = backends.import_pytensor()
 
-NONLINEARITIES = ("tanh", "sigmoid", "relu", "linear")
+NONLINEARITIES = tuple(definition("setting_properties")["properties"]["nonlinearity"]["enum"])
 
 
 def _activation(name, z):
@@ -58,50 +58,30 @@ INIT_FIELDS = ("init_scale_in", "init_scale_rec", "init_scale_out", "init_scale_
 
 @dataclass(frozen=True)
 class Spec:
-    """Architecture and regularisation of one variant; the tutorial's values are the defaults."""
+    """Architecture and regularisation of one variant; defaults are the study's (``rnn.settings.BASELINE``,
+    from the schema), and every value is checked there (``ValueError`` naming the key)."""
 
-    hidden: int = 15
-    nonlinearity: str = "tanh"
-    init_scale_in: float = 0.01  # std of w_xh
-    init_scale_rec: float = 0.02  # std of w_hh
-    init_scale_out: float = 0.01  # std of w_ho
-    init_scale_bias: float = 0.0  # std of b_h (0: the tutorial's zero biases)
-    skip: bool = False  # direct input -> output weight w_xo
-    weight_noise: float = 0.0  # std of Gaussian noise added to the weights on each training pass
-    l1: float = 0.0
-    l2: float = 1e-4
-    spectral_radius: float | None = None  # rescale each seed's initial w_hh to this spectral radius
-    input_noise: float = 0.0  # std of Gaussian noise on the teacher-forced inputs in training
-    rollout_steps: int = 1  # length of the closed-loop continuations of the training loss (1: one-step)
-    rollout_stride: int = 1  # start them from every teacher-forced state (1) or every stride-th
-    rollout_coverage: int | None = None  # at horizon R, start every max(stride, ceil(R / coverage))-th
-    washout: int = 100  # teacher-forced steps before the first rollout start or ridge-fit row
+    hidden: int = BASELINE["hidden"]
+    nonlinearity: str = BASELINE["nonlinearity"]
+    init_scale_in: float = BASELINE["init_scale_in"]  # std of w_xh
+    init_scale_rec: float = BASELINE["init_scale_rec"]  # std of w_hh
+    init_scale_out: float = BASELINE["init_scale_out"]  # std of w_ho
+    init_scale_bias: float = BASELINE["init_scale_bias"]  # std of b_h (0: the tutorial's zero biases)
+    skip: bool = BASELINE["skip"]  # direct input -> output weight w_xo
+    weight_noise: float = BASELINE["weight_noise"]  # std of Gaussian noise added to the weights on each training pass
+    l1: float = BASELINE["l1"]
+    l2: float = BASELINE["l2"]
+    spectral_radius: float | None = BASELINE["spectral_radius"]  # rescale each seed's initial w_hh to this radius
+    input_noise: float = BASELINE["input_noise"]  # std of Gaussian noise on the teacher-forced inputs in training
+    rollout_steps: int = BASELINE["rollout_steps"]  # closed-loop continuations of the training loss (1: one-step)
+    rollout_stride: int = BASELINE["rollout_stride"]  # start them from every stride-th teacher-forced state
+    rollout_coverage: int | None = BASELINE["rollout_coverage"]  # at horizon R, every max(stride, ceil(R / C))-th
+    washout: int = BASELINE["washout"]  # teacher-forced steps before the first rollout start or ridge-fit row
 
     def __post_init__(self):
-        if isinstance(self.hidden, bool) or int(self.hidden) != self.hidden or self.hidden < 1:
-            raise ValueError(f"hidden must be an integer >= 1, got {self.hidden!r}")
-        if self.nonlinearity not in NONLINEARITIES:
-            raise ValueError(
-                f"nonlinearity must be one of {', '.join(NONLINEARITIES)}; got {self.nonlinearity!r}")
-        for name in ("init_scale_in", "init_scale_rec", "init_scale_out", "init_scale_bias", "weight_noise", "l1", "l2", "input_noise"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not isinstance(self.skip, (bool, np.bool_)):
-            raise ValueError(f"skip must be true or false, got {self.skip!r}")
-        for name, least, nullable in (("rollout_steps", 1, False), ("rollout_stride", 1, False),
-                                      ("rollout_coverage", 1, True), ("washout", 0, False)):
-            value = getattr(self, name)
-            if nullable and value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-                raise ValueError(f"{name} must be {'null or ' if nullable else ''}an integer >= {least}, got {value!r}")
-        radius = self.spectral_radius
-        if radius is not None:
-            if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not math.isfinite(radius) or radius <= 0:
-                raise ValueError(f"spectral_radius must be null or a finite number > 0, got {radius!r}")
-            if self.init_scale_rec == 0:
-                raise ValueError("spectral_radius needs init_scale_rec > 0 (a zero w_hh cannot be rescaled)")
+        checked = variant_settings(asdict(self))  # the schema's types and ranges, named; numbers typed
+        for name in self.__dataclass_fields__:
+            object.__setattr__(self, name, checked[name])
 
     @classmethod
     def from_dict(cls, settings):

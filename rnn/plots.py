@@ -16,7 +16,8 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
 from . import labels as L  # noqa: E402
-from .study import fmt, format_value  # noqa: E402
+from .settings import format_value  # noqa: E402
+from .study import fmt  # noqa: E402
 
 OPTIMIZER_COLORS = {"sgd": "tab:blue", "bfgs": "tab:orange", "sgd+bfgs": "tab:green", "lbfgs": "tab:purple",
                     "sgd+lbfgs": "tab:brown", "ridge": "tab:red", "ridge+bfgs": "tab:pink", "ridge+lbfgs": "tab:olive"}

@@ -5,15 +5,15 @@ builds the graph, rewrites it (closed-loop-60's eight horizon graphs: 4.4 s of r
 it as JAX code, which JAX traces and lowers to StableHLO. JAX's own persistent cache
 (``rnn.backends``) starts after all that: it skips only XLA's compile of the lowered program. This
 cache keeps the lowered program itself (``jax.export``'s serialized form) under a hash of what built
-it: the graph's name and sizes, the ``Spec`` fields a graph reads, the source of the modules that
-build graphs (``rnn.compiled`` and what it imports), PyTensor's and JAX's versions, PyTensor's flags
+it: the graph's name and sizes, the ``Spec`` fields a graph reads, the code of the modules that
+build graphs (``rnn.compiled`` and what it imports; without comments and docstrings), PyTensor's and JAX's versions, PyTensor's flags
 and the platform. A hit deserializes the program and skips PyTensor; XLA compiles it, or loads it
 from JAX's cache. It is the same program, so the numbers are bitwise the ones PyTensor's function
 gives (tests/test_programs.py). Only the JAX backend has it.
 
 ``RNN_PROGRAM_CACHE_DIR`` names the folder (by default ``$XDG_CACHE_HOME/rnn-study/programs``, i.e.
-``~/.cache/rnn-study/programs``; an empty string turns the cache off). An edit to any of those
-modules changes every key, so nothing stale is ever loaded; old entries are left behind (delete the
+``~/.cache/rnn-study/programs``; an empty string turns the cache off). An edit that changes what any of
+those modules computes changes every key (rewording a comment or docstring changes none), so nothing stale is ever loaded; old entries are left behind (delete the
 folder to reclaim the space). A file that cannot be read back is ignored and rebuilt.
 """
 
@@ -40,14 +40,12 @@ def directory(environ=os.environ):
 
 @lru_cache(maxsize=None)
 def source_digest():
-    """sha256 over the name and text of every module the graphs are built with: ``rnn.compiled`` and
-    every ``rnn`` module it imports, transitively (``rnn.provenance.module_sources``)."""
-    from .provenance import module_sources
+    """sha256 over what every module the graphs are built with computes: ``rnn.compiled`` and every ``rnn``
+    module it imports, transitively (``rnn.provenance.module_sources``), without comments and docstrings
+    (``rnn.provenance.code_digest``): rewording them keeps the cache."""
+    from .provenance import code_digest, module_sources
 
-    digest = hashlib.sha256()
-    for path in map(Path, module_sources(["compiled"])):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
+    return code_digest(module_sources(["compiled"]))
 
 
 def graph_fields(spec):

@@ -6,6 +6,7 @@ the deterministic paths (SGD) must give the same bits.
 """
 
 import ast
+import hashlib
 import os
 import platform
 from importlib import metadata
@@ -81,3 +82,30 @@ def module_sources(modules, package_dir=Path(__file__).parent):
             if isinstance(node, ast.ImportFrom) and node.level == 1:
                 todo += [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
     return sorted(str(package_dir / f"{m}.py") for m in seen)
+
+
+def _without_docstrings(tree):
+    """``tree`` with the docstring of the module and of every class and function removed (in place)."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or ([] if isinstance(node, ast.Module) else [ast.Pass()])
+    return tree
+
+
+def code_text(path):
+    """What a Python file computes, as text: its syntax tree without comments, docstrings, line numbers or
+    layout (``ast.dump``). Rewording a comment or docstring, or reformatting, leaves it unchanged; changing
+    an expression, a name or a constant does not."""
+    return ast.dump(_without_docstrings(ast.parse(Path(path).read_text(), filename=str(path))))
+
+
+def code_digest(paths):
+    """sha256 over the names and ``code_text`` of Python files: what a workflow job is keyed on, so that
+    only an edit that changes what the code computes reruns it (``workflow/rules/common.smk``)."""
+    digest = hashlib.sha256()
+    for path in sorted(map(Path, paths), key=lambda p: p.name):
+        digest.update(path.name.encode() + b"\0" + code_text(path).encode() + b"\0")
+    return digest.hexdigest()

@@ -36,6 +36,8 @@ import scipy.optimize
 from scipy.optimize import BFGS, OptimizeResult
 from scipy.optimize._optimize import _line_search_wolfe12, _LineSearchError  # private: minimize's own
 
+from .settings import BASELINE as _B
+
 METHODS = ("bfgs", "lbfgs")
 BLOWUP = 1e6  # a cost this many times the initial cost counts as diverged (on its way to inf)
 MESSAGES = (  # minimize(method="BFGS")'s, by its status: success, maxiter, precision loss, NaN
@@ -84,7 +86,7 @@ class _InPlaceBFGS(BFGS):
         self.H = self._syr((ys + yHy) / ys ** 2, s, a=self.H, overwrite_a=True)
 
 
-def bfgs(f, x0, maxiter=500, gtol=1e-5, callback=None):
+def bfgs(f, x0, maxiter=_B["bfgs_maxiter"], gtol=_B["bfgs_gtol"], callback=None):
     """``minimize(f, x0, jac=True, method="BFGS")`` with an O(n²) inverse-Hessian update.
 
     ``f(x) -> (cost, grad)`` on flat float64 vectors; ``callback(OptimizeResult(x, fun))`` after each
@@ -130,7 +132,7 @@ def bfgs(f, x0, maxiter=500, gtol=1e-5, callback=None):
                           message=MESSAGES[status], success=status == 0)
 
 
-def lbfgs(f, x0, maxiter=500, gtol=1e-5, callback=None):
+def lbfgs(f, x0, maxiter=_B["bfgs_maxiter"], gtol=_B["bfgs_gtol"], callback=None):
     """``minimize(f, x0, jac=True, method="L-BFGS-B")`` stopping, like ``bfgs``, on gtol, maxiter or precision loss.
 
     ``ftol`` is 0: scipy's default stops once a step lowers the cost by less than 2.2e-9 *absolute*
@@ -234,7 +236,7 @@ def check_arguments(params, seeds, method, maxiter, gtol, skip):
     return K
 
 
-def minimize(fun, params, seeds, method="bfgs", maxiter=500, gtol=1e-5, skip=None):
+def minimize(fun, params, seeds, method="bfgs", maxiter=_B["bfgs_maxiter"], gtol=_B["bfgs_gtol"], skip=None):
     """Minimize each of K stacked models with ``method`` ("bfgs" or "lbfgs"), all evaluations batched.
 
     ``fun(params) -> (cost (K,), grads {name: (K, ...)})``; ``params`` dict name -> (K, ...) float64

@@ -17,11 +17,12 @@ collinear that the normal equations return a read-out whose one-step error is th
 import numpy as np
 import scipy.linalg
 
+from .settings import variant_settings
+
 
 def check_ridge(ridge):
-    if isinstance(ridge, bool) or not isinstance(ridge, (int, float)) or not np.isfinite(ridge) or ridge < 0:
-        raise ValueError(f"ridge must be a finite number >= 0, got {ridge!r}")
-    return float(ridge)
+    """``ridge`` as a float, or ValueError naming it (the schema's range, ``rnn.settings``)."""
+    return variant_settings({"ridge": ridge})["ridge"]
 
 
 def fit_readout(states, x, washout, ridge, skip=False, inputs=None):

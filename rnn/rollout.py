@@ -23,17 +23,11 @@ slower), for cross-checks.
 import numpy as np
 
 from . import backends
+from .settings import check_rollout
 from .model import (activation_slope, add_penalty_gradient, backprop_states, batched_predictions, check_gradient,
                     free_run, hidden_states, matvec, penalty, perturbed, symbolic_noise, symbolic_params)
 
 pytensor, pt = backends.import_pytensor()
-
-
-def check_rollout(T, steps, washout):
-    """Raise ValueError unless ``steps`` closed-loop steps after ``washout`` fit in a segment of T samples."""
-    if T - steps - washout < 1:
-        raise ValueError(f"rollout_steps ({steps}) + washout ({washout}) must be < the training length ({T}), "
-                         "leaving at least one start point")
 
 
 def stride(spec, steps):

@@ -1,26 +1,18 @@
-"""The study's plain-data layer: config -> variants, cross-field checks, and the summary tables.
+"""The study's tables: per-run metrics -> ``runs.csv``, ``ablation.csv`` and ``ablation.md``, and the
+validation rankings the findings and verify read. Plain pandas and NumPy (no PyTensor).
 
-No PyTensor here: the Snakefile imports this module while it parses, and the aggregate rule uses
-it to turn per-variant metrics into ``runs.csv``, ``ablation.csv`` and ``ablation.md``.
+The config layer (schema, defaults, variants) is ``rnn.settings``.
 """
 
 import math
 
 import numpy as np
 
-BASELINE = {
-    "hidden": 15, "nonlinearity": "tanh", "init_scale_in": 0.01, "init_scale_rec": 0.02,
-    "init_scale_out": 0.01, "init_scale_bias": 0.0, "skip": False, "weight_noise": 0.0, "l1": 0.0, "l2": 1e-4,
-    "lr": 0.3, "epochs": 1001, "bfgs_maxiter": 500, "bfgs_gtol": 1e-5,
-    "spectral_radius": None, "input_noise": 0.0, "rollout_steps": 1, "rollout_stride": 1, "rollout_coverage": None,
-    "rollout_schedule": "doubling",
-    "washout": 100, "ridge": 1e-8, "onestep_weight": 1.0, "restarts": 1,
-}
+from .settings import BASELINE, NAMED_AXIS, format_value  # noqa: F401  (the tables' columns and variant names)
+
 METRICS = ("train_mse", "val_mse", "nrmse_1", "nrmse_84", "nrmse_200", "nrmse_500", "nrmse_1000",
            "vpt_steps", "vpt_lyapunov", "spectral_error", "vpt_steps_val", "nrmse_val", "vpt_steps_test", "vpt_lyapunov_test", "nrmse_84_test",
            "d_stsp", "d_h")
-NAMED_AXIS = "variant"  # the axis of the named variants in the tables
-VARIANT_KEYS = ("optimizers", "data_seed", "ablations")  # what a named variant may hold besides baseline keys
 STATUSES = {
     "ok": "trained, and its free-running continuation stayed finite",
     "unstable": "trained (one-step metrics valid), but the continuation overflowed; continuation metrics NaN",
@@ -29,191 +21,17 @@ STATUSES = {
 }
 
 
-class ConfigError(ValueError):
-    """A config value that breaks a rule; the message names the key and what is allowed."""
+def run_rows(metrics, name, meta, data_seed, backend):
+    """One training job's metrics (a frame: one row per optimizer x seed) as rows of ``runs.csv``: the
+    variant's name, base, axis, value, series and backend, then its full settings, then the metrics."""
+    return ordered_runs(metrics.assign(variant=name, base=meta["base"], axis=meta["axis"], value=meta["value"],
+                                       data_seed=data_seed, backend=backend, **meta["settings"]))
 
 
-def format_value(value):
-    """How a value appears in a variant name: hidden-30, skip-true, l2-0.001, l1-1e-05."""
-    if value is None:
-        return "null"
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def data_seeds(config):
-    """The study's series: ``data.seed`` as a list (a single seed is a list of one)."""
-    seed = config["data"]["seed"]
-    return [int(s) for s in (seed if isinstance(seed, (list, tuple)) else [seed])]
-
-
-def _ablated(key, values, base_name, base_settings, optimizers, series):
-    """One variant per value of one ablated key around ``base_name``: {name: variant}."""
-    prefix = "" if base_name == "baseline" else f"{base_name}/"
-    return {f"{prefix}{key}-{format_value(v)}": {
-        "axis": key, "value": format_value(v), "base": base_name, "settings": {**base_settings, key: v},
-        "optimizers": optimizers, "data_seeds": series} for v in values}
-
-
-def _axes(block):
-    """An ``ablations`` block without its ``data_seed`` entry (the series it runs on, not an axis)."""
-    return {k: v for k, v in (block or {}).items() if k != "data_seed"}
-
-
-def variants(config):
-    """Ordered {name: {"axis", "value", "base", "settings", "optimizers", "data_seeds"}}: the baseline, one
-    variant per value of the ``ablations`` block, each named variant, then one variant per value of
-    a named variant's own ``ablations`` block (named ``<variant>/<key>-<value>``).
-
-    ``base`` is the variant whose one setting a variant changes (``baseline`` for the top-level
-    ablations; a named variant is its own base). ``data_seeds`` are the series a variant runs on:
-    every series of the study unless its block names a ``data_seed`` list (a variant's own
-    ablations inherit the variant's).
-    """
-    base = {**BASELINE, **config.get("baseline", {})}
-    optimizers = list(config.get("optimizers", ["sgd", "bfgs", "sgd+bfgs"]))
-    every = data_seeds(config)
-    out = {"baseline": {"axis": "baseline", "value": "", "base": "baseline", "settings": base,
-                        "optimizers": optimizers, "data_seeds": every}}
-    block = config.get("ablations") or {}
-    for key, values in _axes(block).items():
-        out.update(_ablated(key, values, "baseline", base, optimizers, list(block.get("data_seed", every))))
-    nested = {}
-    for name, named in (config.get("variants") or {}).items():
-        settings = {**base, **{k: v for k, v in named.items() if k not in VARIANT_KEYS}}
-        series = list(named.get("data_seed", every))
-        own = list(named.get("optimizers", optimizers))
-        out[name] = {"axis": NAMED_AXIS, "value": name, "base": name, "settings": settings, "optimizers": own,
-                     "data_seeds": series}
-        block = named.get("ablations") or {}
-        for key, values in _axes(block).items():
-            nested.update(_ablated(key, values, name, settings, own, list(block.get("data_seed", series))))
-    return {**out, **nested}
-
-
-def jobs(variant_table):
-    """Every (variant, data seed) pair that runs: one training job each."""
-    return [(name, seed) for name, v in variant_table.items() for seed in v["data_seeds"]]
-
-
-def data_length(data):
-    """Samples to generate: ``data.length``, or train + validation + test when it is null."""
-    length = data.get("length")
-    return int(length) if length is not None else int(data["train"] + data["validation"] + data.get("test", 0))
-
-
-def _check_series(where, seeds, allowed, of="the study's data seeds (data.seed"):
-    """Raise ConfigError unless ``seeds`` is a non-empty list of distinct data seeds among ``allowed``."""
-    if not isinstance(seeds, (list, tuple)) or not seeds or len(set(seeds)) != len(seeds) \
-            or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-        raise ConfigError(f"{where}: must be a non-empty list of distinct integers >= 0, got {seeds!r}")
-    unknown = [s for s in seeds if s not in allowed]
-    if unknown:
-        raise ConfigError(f"{where}: {unknown[0]} is not one of {of}: {allowed})")
-
-
-def _check_ablations(where, block):
-    """Keys, values and names of one ``ablations`` block (``where``: its config path)."""
-    for key, values in _axes(block).items():
-        if key not in BASELINE:
-            raise ConfigError(f"{where}.{key}: not a baseline key; allowed: {', '.join(BASELINE)}, data_seed")
-        if not values:
-            raise ConfigError(f"{where}.{key}: must list at least one value")
-        names = [format_value(v) for v in values]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"{where}.{key}: values repeat: {values!r}")
-
-
-def check_config(config):
-    """The rules a JSON schema cannot say; raises ConfigError naming the key at fault."""
-    from .experiment import check_generation
-    from .model import Spec
-    from .rollout import check_rollout
-    from .train import TRAINING_KEYS, check_optimizers, check_settings
-
-    data, horizon = config["data"], config["horizon"]
-    length = data_length(data)
-    seed = data["seed"]
-    series = seed if isinstance(seed, (list, tuple)) else [seed]
-    if not series or len(set(series)) != len(series) or any(isinstance(s, bool) or int(s) != s or s < 0 for s in series):
-        raise ConfigError(f"data.seed: must be an integer >= 0 or a non-empty list of distinct ones, got {seed!r}")
-    series = data_seeds(config)
-    if data["train"] + data["validation"] + data.get("test", 0) > length:
-        raise ConfigError(f"data.train + data.validation + data.test ({data['train']} + {data['validation']} + "
-                          f"{data.get('test', 0)}) must be <= data.length ({length})")
-    if horizon > length - data["train"]:
-        raise ConfigError(f"horizon ({horizon}) must be <= data.length - data.train "
-                          f"({length} - {data['train']} = {length - data['train']})")
-    generation = config.get("generation")
-    if generation and data.get("test", 0) > 0:
-        try:
-            check_generation(generation, data["train"], data["validation"], data["train"] + data["validation"]
-                             + data["test"])
-        except ValueError as exc:
-            raise ConfigError(str(exc).replace("length - train - validation", "data.test")) from None
-    check_longterm(config)
-    seeds = config["seeds"]
-    if not seeds or len(set(seeds)) != len(seeds) or any(isinstance(s, bool) or int(s) != s for s in seeds):
-        raise ConfigError(f"seeds: must be a non-empty list of distinct integers, got {seeds!r}")
-    if not config["optimizers"] or len(set(config["optimizers"])) != len(config["optimizers"]):
-        raise ConfigError(f"optimizers: must be a non-empty list without repeats, got {config['optimizers']!r}")
-    block = config.get("ablations") or {}
-    _check_ablations("ablations", block)
-    if "data_seed" in block:
-        _check_series("ablations.data_seed", block["data_seed"], series)
-    taken = set(variants({**config, "variants": {}}))
-    for name, named in (config.get("variants") or {}).items():
-        if name in taken:
-            raise ConfigError(f"variants.{name}: the name is taken by {'the baseline' if name == 'baseline' else 'an ablation variant'}; choose another")
-        unknown = sorted(set(named) - set(BASELINE) - set(VARIANT_KEYS))
-        if unknown:
-            raise ConfigError(f"variants.{name}.{unknown[0]}: not a baseline key; allowed: {', '.join(BASELINE)}, "
-                              f"{', '.join(VARIANT_KEYS)}")
-        if "data_seed" in named:
-            _check_series(f"variants.{name}.data_seed", named["data_seed"], series)
-        block = named.get("ablations") or {}
-        _check_ablations(f"variants.{name}.ablations", block)
-        if "data_seed" in block:
-            _check_series(f"variants.{name}.ablations.data_seed", block["data_seed"],
-                          list(named.get("data_seed", series)), f"the series variant {name} runs on (its data_seed")
-    for name, variant in variants(config).items():
-        if variant["axis"] == "baseline":
-            where = "baseline"
-        elif variant["axis"] == NAMED_AXIS:
-            where = f"variants.{name}"
-        elif variant["base"] == "baseline":
-            where = f"ablations.{variant['axis']} (value {variant['value']})"
-        else:
-            where = f"variants.{variant['base']}.ablations.{variant['axis']} (value {variant['value']})"
-        settings = variant["settings"]
-        try:
-            spec = Spec.from_dict(settings)
-            check_settings(**{k: settings[k] for k in TRAINING_KEYS})
-            check_optimizers(variant["optimizers"])
-            if spec.rollout_steps > 1:
-                check_rollout(data["train"], spec.rollout_steps, spec.washout)
-            if any(o.startswith("ridge") for o in variant["optimizers"]) and not spec.washout < data["train"] - 1:
-                raise ValueError(f"washout ({spec.washout}) must be < data.train - 1 ({data['train'] - 1}) "
-                                 "to leave rows for the ridge fit")
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-
-
-def check_longterm(config):
-    """``longterm``: the long free runs' settings (``rnn.longterm.check_settings``), and their start
-    point's room in the test segment; returns the settings with defaults, or None without a test segment."""
-    from .longterm import check_settings
-
-    if not config["data"].get("test", 0):
-        return None
-    try:
-        settings = check_settings(config.get("longterm") or {})
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    return settings
+def ordered_runs(runs):
+    """``runs.csv``'s columns in order: what ran (name, series, optimizer, seed, settings), then the metrics."""
+    first = ["variant", "base", "axis", "value", "data_seed", "optimizer", "seed", "backend", "status", *BASELINE]
+    return runs[first + [c for c in runs.columns if c not in first]]
 
 
 # --- tables -------------------------------------------------------------------------------------

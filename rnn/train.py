@@ -14,35 +14,25 @@ import numpy as np
 
 from . import quasi_newton
 from .quasi_newton import BLOWUP
+from .settings import BASELINE, Training, defaults, definition
 
 OPTIMIZERS = ("sgd", "bfgs", "sgd+bfgs", "lbfgs", "sgd+lbfgs", "ridge", "ridge+bfgs", "ridge+lbfgs")
-SCHEDULES = ("doubling", "fixed")
-TRAINING_KEYS = ("lr", "epochs", "bfgs_maxiter", "bfgs_gtol", "ridge", "rollout_schedule", "onestep_weight",
-                 "restarts")  # check_settings'
-MAX_RESTARTS = 16
+SCHEDULES = tuple(definition("setting_properties")["properties"]["rollout_schedule"]["enum"])
+TRAINING_KEYS = tuple(Training._keys())  # check_settings'
+_B, _CURVE_EVERY = BASELINE, defaults("top")["curve_every"]
 
 log = logging.getLogger(__name__)
 
 
-def check_settings(lr=0.3, epochs=1001, bfgs_maxiter=500, bfgs_gtol=1e-5, log_every=10, ridge=1e-8,
-                   rollout_schedule="doubling", onestep_weight=1.0, restarts=1):
-    """Raise ValueError naming the first bad training setting."""
-    from .ridge import check_ridge
-
-    check_ridge(ridge)
-    if rollout_schedule not in SCHEDULES:
-        raise ValueError(f"rollout_schedule must be one of {', '.join(SCHEDULES)}; got {rollout_schedule!r}")
-    for name, value in (("lr", lr), ("bfgs_gtol", bfgs_gtol)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    for name, value in (("epochs", epochs), ("bfgs_maxiter", bfgs_maxiter), ("log_every", log_every)):
-        if isinstance(value, bool) or int(value) != value or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if isinstance(onestep_weight, bool) or not isinstance(onestep_weight, (int, float)) \
-            or not np.isfinite(onestep_weight) or onestep_weight < 0:
-        raise ValueError(f"onestep_weight must be a finite number >= 0, got {onestep_weight!r}")
-    if isinstance(restarts, bool) or int(restarts) != restarts or not 1 <= restarts <= MAX_RESTARTS:
-        raise ValueError(f"restarts must be an integer from 1 to {MAX_RESTARTS}, got {restarts!r}")
+def check_settings(log_every=_CURVE_EVERY, **training):
+    """Raise ValueError naming the first bad training setting (``rnn.settings.Training``: the schema's
+    types and ranges) or a bad ``log_every``; returns the settings with defaults filled in."""
+    if isinstance(log_every, bool) or int(log_every) != log_every or log_every < 1:
+        raise ValueError(f"log_every must be an integer >= 1, got {log_every!r}")
+    unknown = sorted(set(training) - set(TRAINING_KEYS))
+    if unknown:
+        raise ValueError(f"{unknown[0]} is not a training setting; allowed: {', '.join(TRAINING_KEYS)}")
+    return Training.from_dict(training).to_dict()
 
 
 def check_optimizers(optimizers):
@@ -123,7 +113,7 @@ def _chunks(first_epoch, epochs, log_every):
             chunk = []
 
 
-def sgd(compiled, x, params, seeds, lr=0.3, epochs=1001, log_every=10, monitor=None, steps=None, frozen=None,
+def sgd(compiled, x, params, seeds, lr=_B["lr"], epochs=_B["epochs"], log_every=_CURVE_EVERY, monitor=None, steps=None, frozen=None,
         first_epoch=0, rngs=None):
     """Full-batch gradient descent, ``epochs`` updates p <- p - lr * grad, as the tutorial.
 
@@ -226,8 +216,8 @@ def fit_ridge(compiled, x, params, seeds, ridge):
     return fitted, ~ok
 
 
-def warm_up(compiled, x, params, optimizers, epochs=1001, log_every=10, rollout_schedule="doubling",
-            onestep_weight=1.0):
+def warm_up(compiled, x, params, optimizers, epochs=_B["epochs"], log_every=_CURVE_EVERY,
+            rollout_schedule=_B["rollout_schedule"], onestep_weight=_B["onestep_weight"]):
     """Call once every compiled function that ``train_all`` will call with these settings (SGD's epoch
     chunks and the quasi-Newton losses of each horizon, the ridge fit's states), so that the JIT's
     compiling is timed apart from training. The calls change nothing: SGD's epochs are all inactive."""
@@ -247,8 +237,9 @@ def warm_up(compiled, x, params, optimizers, epochs=1001, log_every=10, rollout_
         compiled.states(x, params)
 
 
-def train_all(compiled, x_train, seeds, optimizers, lr=0.3, epochs=1001, bfgs_maxiter=500, bfgs_gtol=1e-5,
-              ridge=1e-8, rollout_schedule="doubling", onestep_weight=1.0, log_every=10, monitor=None, initial=None):
+def train_all(compiled, x_train, seeds, optimizers, lr=_B["lr"], epochs=_B["epochs"], bfgs_maxiter=_B["bfgs_maxiter"],
+              bfgs_gtol=_B["bfgs_gtol"], ridge=_B["ridge"], rollout_schedule=_B["rollout_schedule"],
+              onestep_weight=_B["onestep_weight"], log_every=_CURVE_EVERY, monitor=None, initial=None):
     """Train K seeds with each optimizer in ``optimizers``; ``<first>+<method>`` starts ``method``
     from the result of ``first`` (``sgd`` or ``ridge``).
 

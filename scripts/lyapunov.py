@@ -5,10 +5,6 @@ from rnn import io, lyapunov
 
 io.job_logging(snakemake.log[0])
 p = snakemake.params
-if p.given is not None:
-    record = {"generator": p.generator, "lyapunov_per_sample": float(p.given), "lyapunov_time_steps": 1 / p.given,
-              "method": "given in the config (data.lyapunov)"}
-else:
-    record = lyapunov.largest_exponent(p.generator, tau=p.tau)
+record = lyapunov.exponent_record(p.generator, p.tau, p.given)
 logging.getLogger("rnn").info("largest Lyapunov exponent: %s", record)
 io.save_json(snakemake.output[0], record)

@@ -1,4 +1,9 @@
-"""Shared fixtures for the unit tests of ``rnn``: generic and additive (other test files may add their own)."""
+"""Shared fixtures: the unit tests' compiled models, and the workflow tests' tiny study (run once a session).
+
+``tests/`` is on ``sys.path`` (pyproject's ``pythonpath``): ``helpers`` (copies of the repository and the
+Snakemake CLI), ``bad_configs`` and ``numpy_model`` are imported by name from ``tests/unit`` and
+``tests/workflow``.
+"""
 
 import pytest
 
@@ -21,3 +26,20 @@ def compiled_model():
         return cache[key]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def study(tmp_path_factory):
+    """The tiny study (``helpers.TINY``), run once a session: the root of a finished copy of the repository.
+    Tests only read it; a test that changes anything works on ``study_copy``."""
+    from helpers import finished_study
+
+    return finished_study(tmp_path_factory.mktemp("study"))
+
+
+@pytest.fixture
+def study_copy(study, tmp_path):
+    """A private copy of the finished tiny study (mtimes and Snakemake's metadata kept)."""
+    from helpers import copy_study
+
+    return copy_study(study, tmp_path / "study")

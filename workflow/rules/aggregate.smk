@@ -1,7 +1,6 @@
 rule aggregate:
     input:
         metrics=run_files("metrics.csv"),
-        code=code("study", "io"),
     output:
         runs=report(
             "results/tables/runs.csv",
@@ -21,6 +20,7 @@ rule aggregate:
     conda:
         "../envs/rnn.yaml"
     params:
+        code=code("study", "io", script="aggregate"),
         variants={
             n: {k: v[k] for k in ("axis", "value", "base", "settings")}
             for n, v in VARIANTS.items()

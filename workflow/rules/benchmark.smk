@@ -6,8 +6,6 @@ BENCH = config.get("benchmark", {})
 
 
 rule bench:
-    input:
-        code=code("benchmark", "reference", "train", "plots"),
     output:
         table=report(
             "results/benchmark/benchmark.csv",
@@ -28,6 +26,7 @@ rule bench:
         "../envs/rnn.yaml"
     threads: workflow.resource_settings.cores or 2
     params:
+        code=code("benchmark", "reference", "train", "plots"),
         backends=" ".join(BENCH.get("backends", ["c", "jax", "numba"])),
         stack=" ".join(map(str, BENCH.get("stack", [1, 8, 64]))),
         repeats=BENCH.get("repeats", 5),

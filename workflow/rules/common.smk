@@ -5,9 +5,7 @@ import socket
 import sys
 from pathlib import Path
 
-from jsonschema import ValidationError
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 # Jobs import the `rnn` package that sits next to this workflow (also in a copy of the repository).
 REPO = Path(workflow.basedir).parent
@@ -18,7 +16,7 @@ os.environ.update(
     )
 )
 
-from rnn import backends, io, provenance, resources, study
+from rnn import backends, io, provenance, resources, settings
 
 # glibc's malloc keeps freed buffers for the next call instead of faulting them back in from the
 # kernel (rnn/backends.py, MALLOC_TUNABLES): read when a process starts, so set here, where every
@@ -116,30 +114,19 @@ onerror:
                 print(line, file=sys.stderr)
 
 
-def schema_problem(exc):
-    """One line naming the config key at fault and what is allowed, not the whole schema."""
-    # validate() raises its WorkflowError while handling jsonschema's ValidationError
-    err = exc.__cause__ or exc.__context__
-    if not isinstance(err, ValidationError):
-        return str(exc)
-    where = ".".join(map(str, err.absolute_path)) or "top level"
-    allowed = ""
-    if err.validator == "additionalProperties":
-        allowed = "; allowed keys: " + ", ".join(err.schema.get("properties", {}))
-    return f"{where}: {err.message}{allowed}"
-
-
+# One validation, one set of defaults (rnn/settings.py, from workflow/schemas/config.schema.yaml): the
+# config resolved there is what every rule reads, merged or replaced alike, with every number typed
+# and every block in the schema's order, so that restating a value changes no job's params.
 try:
-    validate(config, "../schemas/config.schema.yaml")
-    study.check_config(config)
-except WorkflowError as exc:
-    raise WorkflowError(f"Invalid config: {schema_problem(exc)}") from None
-except study.ConfigError as exc:
+    RESOLVED = settings.resolve(config)
+except settings.ConfigError as exc:
     raise WorkflowError(f"Invalid config: {exc}") from None
+config.clear()
+config.update(RESOLVED)
 
-VARIANTS = study.variants(config)
-JOBS = study.jobs(VARIANTS)  # (variant, data seed): one training job each
-SERIES = study.data_seeds(config)
+VARIANTS = settings.variants(config)
+JOBS = settings.jobs(VARIANTS)  # (variant, data seed): one training job each
+SERIES = settings.data_seeds(config)
 AXES = [  # the baseline's ablation axes; the named variants and their own axes have figures of their own
     a
     for a in dict.fromkeys(
@@ -153,7 +140,7 @@ SEGMENTS = {k: config["data"][k] for k in ("train", "validation")} | {
 # continuations from start points in the test segment, and long free runs from the first of them
 # scored against the attractor (none without a test segment)
 GENERATION = config["generation"] if config["data"]["test"] > 0 else None
-LONGTERM = study.check_longterm(config)
+LONGTERM = config["longterm"] if GENERATION else None
 
 
 wildcard_constraints:
@@ -162,12 +149,15 @@ wildcard_constraints:
     data_seed="|".join(str(s) for s in SERIES),
 
 
-def code(*modules):
-    """The rnn modules a rule's script imports (transitively): editing one reruns the rule.
-
-    Relative to the working directory, so that a moved or copied study stays up to date.
+def code(*modules, script=None):
+    """What a rule's code computes: a digest of the rnn modules its script imports (transitively) and of the
+    script itself, without comments, docstrings or layout (rnn.provenance.code_digest). A param, so an edit
+    that changes what they compute reruns the rule, and rewording a comment or a docstring reruns nothing.
     """
-    return [os.path.relpath(p) for p in provenance.module_sources(modules)]
+    paths = provenance.module_sources(modules)
+    if script:
+        paths.append(REPO / "scripts" / f"{script}.py")
+    return provenance.code_digest(paths)
 
 
 def run_files(name, variants=None):

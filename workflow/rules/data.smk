@@ -1,6 +1,4 @@
 rule data:
-    input:
-        code=code("data", "io"),
     output:
         series="results/data/series-{data_seed}.npz",
     log:
@@ -10,15 +8,14 @@ rule data:
     conda:
         "../envs/rnn.yaml"
     params:
+        code=code("data", "io", script="data"),
         data=lambda w: config["data"]
-        | {"length": study.data_length(config["data"]), "seed": int(w.data_seed)},
+        | {"length": settings.data_length(config["data"]), "seed": int(w.data_seed)},
     script:
         "../../scripts/data.py"
 
 
 rule lyapunov:
-    input:
-        code=code("lyapunov", "io"),
     output:
         "results/data/lyapunov.json",
     log:
@@ -28,6 +25,7 @@ rule lyapunov:
     conda:
         "../envs/rnn.yaml"
     params:
+        code=code("lyapunov", "io", script="lyapunov"),
         # only what the exponent depends on: a new data seed or length does not rerun it
         generator=config["data"]["generator"],
         tau=config["data"]["tau"],
@@ -37,8 +35,6 @@ rule lyapunov:
 
 
 rule attractor:
-    input:
-        code=code("longterm", "io"),
     output:
         reference="results/data/attractor.npz",
         record="results/data/attractor.json",
@@ -49,6 +45,7 @@ rule attractor:
     conda:
         "../envs/rnn.yaml"
     params:
+        code=code("longterm", "io", script="attractor"),
         # a long reference trajectory of the generator: it depends on no data seed
         generator=config["data"]["generator"],
         tau=config["data"]["tau"],

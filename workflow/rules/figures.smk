@@ -6,7 +6,6 @@ rule plot_variant:
         curves=primary("results/runs/{variant}/data-{data_seed}/curves.csv"),
         predictions=primary("results/runs/{variant}/data-{data_seed}/predictions.npz"),
         metrics=primary("results/runs/{variant}/data-{data_seed}/metrics.csv"),
-        code=code("plots", "labels", "experiment", "io"),
     output:
         continuation=report(
             "results/figures/continuations/{variant}.png",
@@ -27,6 +26,7 @@ rule plot_variant:
     conda:
         "../envs/rnn.yaml"
     params:
+        code=code("plots", "labels", "experiment", "io", script="plot_variant"),
         segments=SEGMENTS,
         data_seed=lambda w: VARIANTS[w.variant]["data_seeds"][0],
     script:
@@ -37,7 +37,6 @@ rule plot_ablation:
     input:
         runs=rules.aggregate.output.runs,
         lyapunov=rules.lyapunov.output[0],
-        code=code("plots", "labels", "study", "io"),
     output:
         report(
             "results/figures/ablation/{axis}.png",
@@ -51,6 +50,8 @@ rule plot_ablation:
         "benchmarks/plot_ablation/{axis}.tsv"
     conda:
         "../envs/rnn.yaml"
+    params:
+        code=code("plots", "labels", "study", "io", script="plot_ablation"),
     script:
         "../../scripts/plot_ablation.py"
 
@@ -64,7 +65,6 @@ rule figures:
         runs=rules.aggregate.output.runs,
         predictions=run_files("predictions.npz"),
         curves=f"results/runs/baseline/data-{SERIES[0]}/curves.csv",
-        code=code("plots", "labels", "experiment", "study", "longterm", "io"),
     output:
         prediction=report(
             "results/figures/prediction.png",
@@ -118,6 +118,15 @@ rule figures:
     conda:
         "../envs/rnn.yaml"
     params:
+        code=code(
+            "plots",
+            "labels",
+            "experiment",
+            "study",
+            "longterm",
+            "io",
+            script="figures",
+        ),
         segments=SEGMENTS,
         tau=config["data"]["tau"],
         series=SERIES,

@@ -27,7 +27,6 @@ rule publish:
         attractor=attractor_files,
         ablation=rules.aggregate.output.ablation,
         figures=expand("results/figures/{name}.png", name=PUBLISHED_FIGURES),
-        code=code("findings", "labels", "plots", "provenance", "io"),
     output:
         findings="results/published/findings.md",
         figures=expand(
@@ -46,6 +45,7 @@ rule publish:
     conda:
         "../envs/rnn.yaml"
     params:
+        code=code("findings", "labels", "plots", "provenance", "io", script="publish"),
         baseline=VARIANTS["baseline"]["settings"],
         config=config,
         readme="README.md",

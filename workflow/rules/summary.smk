@@ -5,12 +5,10 @@ rule summary:
         markdown=rules.aggregate.output.markdown,
         lyapunov=rules.lyapunov.output[0],
         attractor=attractor_files,
-        benchmarks=[f"benchmarks/train/{v}/data-{s}.tsv" for v, s in JOBS],
         figures=[
             *expand("results/figures/ablation/{axis}.png", axis=AXES),
             *rules.figures.output,
         ],
-        code=code("study", "findings", "labels", "plots", "io"),
     output:
         md=report(
             "results/summary.md",
@@ -25,8 +23,12 @@ rule summary:
     conda:
         "../envs/rnn.yaml"
     params:
+        code=code("study", "findings", "labels", "plots", "io", script="summary"),
         config={k: v for k, v in config.items() if k != "ablations"},
         n_variants=len(VARIANTS),
         n_jobs=len(JOBS),
+        # the training jobs' own records, read where present but not inputs: deleting one must not
+        # retrain its job (a record only its job can write); the summary says how many it lacks
+        benchmarks=[f"benchmarks/train/{v}/data-{s}.tsv" for v, s in JOBS],
     script:
         "../../scripts/summary.py"

@@ -3,7 +3,6 @@ rule train:
         series="results/data/series-{data_seed}.npz",
         lyapunov=rules.lyapunov.output[0],
         attractor=attractor_files,
-        code=code("experiment", "io"),
     output:
         metrics="results/runs/{variant}/data-{data_seed}/metrics.csv",
         curves="results/runs/{variant}/data-{data_seed}/curves.csv",
@@ -20,13 +19,8 @@ rule train:
         mem_mb=2000,
         runtime=30,
     params:
-        settings=lambda w: VARIANTS[w.variant]["settings"],
-        seeds=config["seeds"],
-        optimizers=lambda w: VARIANTS[w.variant]["optimizers"],
-        backend=config["backend"],
-        segments=SEGMENTS,
-        generation=GENERATION,
-        longterm=LONGTERM,
-        curve_every=config["curve_every"],
+        code=code("experiment", "io", script="train"),
+        # everything run_variant is given but the files: canonical (rnn.settings.resolve)
+        arguments=lambda w: settings.train_arguments(config, w.variant, VARIANTS),
     script:
         "../../scripts/train.py"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import planted
-from rnn import findings, labels, study
+from rnn import findings, labels, settings, study
 
 COMPARISON = re.compile(r"\b(better|worse|longer|shorter|indistinguishable) (?:than|from) [^()]*\(difference of "
                         r"medians ([-+][\d.e+-]+) [^,]*, 95% bootstrap interval ([-+][\d.e+-]+) to ([-+][\d.e+-]+)\)")
@@ -39,7 +39,7 @@ def document():
     runs = planted.runs()
     table = planted.table(runs)
     figures = {"valid_time": "figures/valid_time.png", "hidden": "figures/ablation_hidden.png"}
-    text = findings.findings_markdown(table, runs, {**study.BASELINE}, planted.LYAPUNOV, figures, planted.FLOORS,
+    text = findings.findings_markdown(table, runs, dict(settings.BASELINE), planted.LYAPUNOV, figures, planted.FLOORS,
                                       {"valid_time": "Valid time of the contenders: 6 runs each."})
     return runs, table, text
 
@@ -68,10 +68,10 @@ def test_a_worse_variant_is_never_called_better(document):
 
 def test_an_overlapping_difference_is_indistinguishable():
     same = [1.0, 1.1, 0.9, 1.05]
-    word, d, lo, hi = findings.compare(same, [1.02, 0.95, 1.08, 1.0], lower_is_better=True)
+    word, d, lo, hi = findings.compare_runs(same, [1.02, 0.95, 1.08, 1.0], lower_is_better=True)
     assert word == "indistinguishable" and lo <= 0 <= hi
-    assert findings.compare(same, [2.0, 2.1, 1.9, 2.05], lower_is_better=True)[0] == "worse"
-    assert findings.compare(same, [2.0, 2.1, 1.9, 2.05], lower_is_better=False)[0] == "better"
+    assert findings.compare_runs(same, [2.0, 2.1, 1.9, 2.05], lower_is_better=True)[0] == "worse"
+    assert findings.compare_runs(same, [2.0, 2.1, 1.9, 2.05], lower_is_better=False)[0] == "better"
 
 
 def test_the_worst_run_quoted_is_the_minimum_in_runs(document):

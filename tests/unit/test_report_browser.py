@@ -4,7 +4,7 @@ Snakemake report of a real tiny study is opened by ``test_workflow.py`` (it need
 
 import planted
 from browser import page_problems
-from rnn import findings, plots, study
+from rnn import findings, plots, settings, study
 
 
 def _figure(path):
@@ -31,7 +31,7 @@ def test_the_findings_page_shows_every_figure(tmp_path):
     _figure(tmp_path / "figures/valid_time.png")
     plots.save(tmp_path / "figures/around.png", plots.around(runs, study.contenders(table, runs), planted.FLOORS,
                                                              "recipe"))
-    text = findings.findings_markdown(table, runs, dict(study.BASELINE), planted.LYAPUNOV,
+    text = findings.findings_markdown(table, runs, dict(settings.BASELINE), planted.LYAPUNOV,
                                       {"valid_time": "figures/valid_time.png", "around": "figures/around.png"},
                                       planted.FLOORS, {"valid_time": "the caption"})
     page = tmp_path / "findings.html"

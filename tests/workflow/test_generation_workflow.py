@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rnn import study as study_module
+from rnn import settings, study as study_module
 from rnn.findings import BEGIN, END
 from helpers import TINY, copy_study, finished_study, is_png, ok, planned, read_runs, write_config
 
@@ -61,7 +61,7 @@ def test_named_variants_run_their_own_optimizers_and_say_what_was_run(study):
         assert len(rows) == len(optimizers) * len(CONFIG["seeds"]) * len(SERIES[name])
         assert set(rows["axis"]) == {"variant"} and set(rows["value"]) == {name} and set(rows["base"]) == {name}
         for key, value in CONFIG["variants"][name].items():
-            if key not in study_module.VARIANT_KEYS:
+            if key not in settings.VARIANT_KEYS:
                 assert (rows[key] == value).all(), (name, key)
     closed = runs[runs["variant"] == "closed-loop"]
     assert (closed["nonlinearity"] == "tanh").all() and (closed["rollout_schedule"] == "doubling").all()
@@ -77,7 +77,7 @@ def test_ablations_around_a_named_variant_change_one_of_its_settings(study):
         rows = runs[runs["variant"] == name]
         assert set(rows["base"]) == {"closed-loop"} and set(rows["axis"]) == {axis} and set(rows["value"]) == {value}
         assert sorted(set(rows["optimizer"])) == sorted(NAMED["closed-loop"])  # the base's optimizers
-        changed = [k for k in study_module.BASELINE if rows.iloc[0][k] != base[k] and not pd.isna([rows.iloc[0][k], base[k]]).all()]
+        changed = [k for k in settings.BASELINE if rows.iloc[0][k] != base[k] and not pd.isna([rows.iloc[0][k], base[k]]).all()]
         assert changed == [axis], name
     # two restarts per weight seed, one kept: which one is recorded, and it cost both trainings
     closed = runs[runs["variant"].str.startswith("closed-loop")]

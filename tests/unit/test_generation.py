@@ -105,12 +105,12 @@ def test_run_variant_scores_test_and_validation_start_points(series):
 
 
 @pytest.mark.parametrize("gen, message", [
-    ({**GEN, "starts": 0}, r"generation.starts must be an integer >= 1"),
-    ({**GEN, "warmup": -1}, r"generation.warmup must be an integer >= 0"),
+    ({**GEN, "starts": 0}, r"generation.starts: .*(minimum of 1|not of type)"),
+    ({**GEN, "warmup": -1}, r"generation.warmup: .*(minimum of 0|not of type)"),
     ({**GEN, "horizon": 200}, r"warmup \+ spacing \* \(starts - 1\) \+ horizon \(15 \+ 7 \* 3 \+ 200 = 236\) must be <= the "
                               r"test segment"),
     ({**GEN, "warmup": 250}, r"generation.warmup \(250\) must be <= train \(200\)"),
-    ({"starts": 3}, r"generation lacks spacing, warmup, horizon"),
+    ({**GEN, "start": 3}, r"generation: .*'start' was unexpected.*allowed keys: starts, spacing"),
 ])
 def test_check_generation_names_what_does_not_fit(gen, message):
     with pytest.raises(ValueError, match=message):

@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from rnn import backends
-from rnn import study as study_module
+from rnn import settings, study as study_module
+from bad_configs import BAD_CONFIGS
 from helpers import (REPO, TINY, copy_repo, copy_study, finished_study, is_png, jobs, ok, planned, read_runs, run_dir,
                      snakemake, write_config)
 
@@ -39,18 +40,7 @@ STUDY_FIGURES = ["prediction", "learning_curves", "attractor", "continuation_bes
 PLOT_RULES = {"plot_variant", "plot_ablation", "figures"}
 
 
-# --- fixtures -----------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    """The tiny study, run once: the root of a finished copy of the repository."""
-    return finished_study(tmp_path_factory.mktemp("study"))
-
-
-@pytest.fixture
-def study_copy(study, tmp_path):
-    return copy_study(study, tmp_path / "study")
-
+# the tiny study (fixtures ``study``, ``study_copy``) is run once per session: tests/conftest.py
 
 def lyapunov_of(root):
     return json.loads((root / "results/data/lyapunov.json").read_text())["lyapunov_per_sample"]
@@ -63,7 +53,7 @@ def test_runs_table_has_one_row_per_variant_optimizer_seed(study):
     required = ["variant", "base", "axis", "value", "data_seed", "optimizer", "seed", "restart", "backend", "status",
                 "train_mse", "val_mse", "nrmse_1", "nrmse_84", "vpt_steps", "vpt_lyapunov", "spectral_error",
                 "train_seconds", "bfgs_iterations", "vpt_steps_test", "vpt_lyapunov_test", "nrmse_84_test", "n_starts",
-                "d_stsp", "d_h", "job_compile_seconds", *study_module.BASELINE]  # every row says what was run
+                "d_stsp", "d_h", "job_compile_seconds", *settings.BASELINE]  # every row says what was run
     assert set(required) <= set(runs.columns), set(required) - set(runs.columns)
     # NRMSE at h steps only for the h within the horizon (150): 1 and 84, not 200, 500, 1000.
     assert {c for c in runs.columns if c.startswith("nrmse_")} == {"nrmse_1", "nrmse_84", "nrmse_84_test", "nrmse_val"}
@@ -229,18 +219,10 @@ def test_baseline_change_retrains_variants_that_inherit_it(study_copy, key, valu
     assert "data" not in plan
 
 
-def test_editing_metrics_module_reruns_training(study_copy):
-    with open(study_copy / "rnn/metrics.py", "a") as f:
-        f.write("\n# edited by a test\n")
-    plan = planned(study_copy)
-    assert plan["train"] == sorted(f"{v},0" for v in VARIANTS)
-    assert "data" not in plan
-
-
 def test_editing_the_package_init_reruns_every_job(study_copy):
-    """Every job imports ``rnn/__init__.py`` before any module of the package: it is an input of all."""
+    """Every job imports ``rnn/__init__.py`` before any module of the package: its code keys them all."""
     with open(study_copy / "rnn/__init__.py", "a") as f:
-        f.write("\n# edited by a test\n")
+        f.write("\nEDITED_BY_A_TEST = 1\n")
     plan = planned(study_copy)
     assert plan["train"] == sorted(f"{v},0" for v in VARIANTS)
     assert plan["plot_variant"] == sorted(VARIANTS)
@@ -250,7 +232,7 @@ def test_editing_the_package_init_reruns_every_job(study_copy):
 
 def test_editing_plots_module_reruns_only_plots(study_copy):
     with open(study_copy / "rnn/plots.py", "a") as f:
-        f.write("\n# edited by a test\n")
+        f.write("\nEDITED_BY_A_TEST = 1\n")
     plan = planned(study_copy)
     assert PLOT_RULES <= set(plan)
     assert set(plan) <= PLOT_RULES | {"summary", "all"}
@@ -260,97 +242,13 @@ def test_editing_plots_module_reruns_only_plots(study_copy):
 
 # --- config validation --------------------------------------------------------------------------
 
-def _set(path, value):
-    def change(config):
-        *parents, last = path.split(".")
-        target = config
-        for key in parents:
-            target = target.setdefault(key, {})
-        target[last] = value
-    return change
+# Every bad config is checked in-process (tests/unit/test_settings.py, through the validation the workflow
+# runs); these few go through the CLI: refused before any job, nothing written.
+CLI_CASES = ["unknown-generator", "horizon-too-long", "nested-ablation-bad-value", "unknown-top-level-key",
+             "longterm-reference-shorter-than-the-run"]
 
 
-BAD_CONFIGS = {  # id: (change, regexes the error message must match: the key, and what is allowed)
-    "unknown-generator": (_set("data.generator", "henon"), [r"data\.generator", r"mackey_glass", r"lorenz"]),
-    "unknown-backend": (_set("backend", "cuda"), [r"backend", r"'c', 'jax', 'numba'"]),
-    "unknown-optimizer": (_set("optimizers", ["sgd", "adam"]), [r"optimizers", r"'adam'", r"sgd\+bfgs"]),
-    "hidden-0": (_set("baseline.hidden", 0), [r"baseline\.hidden", r"minimum of 1"]),
-    "hidden-0-in-ablation": (_set("ablations.hidden", [3, 0]), [r"ablations\.hidden", r">= 1"]),
-    "unknown-nonlinearity-in-ablation": (_set("ablations.nonlinearity", ["relu", "softplus"]),
-                                         [r"ablations\.nonlinearity", r"softplus", r"tanh, sigmoid, relu, linear"]),
-    "negative-l2": (_set("baseline.l2", -0.1), [r"baseline\.l2", r"minimum of 0"]),
-    "lr-0": (_set("baseline.lr", 0), [r"baseline\.lr", r"minimum of 0"]),
-    "epochs-0": (_set("baseline.epochs", 0), [r"baseline\.epochs", r"minimum of 1"]),
-    "train-plus-validation-too-long": (_set("data.validation", 201),
-                                       [r"data\.train \+ data\.validation", r"200 \+ 201", r"data\.length \(400\)"]),
-    "horizon-too-long": (_set("horizon", 201), [r"horizon \(201\)", r"<= data\.length - data\.train \(400 - 200 = 200\)"]),
-    "ablation-key-not-in-baseline": (_set("ablations.dropout", [0.1]), [r"ablations", r"'dropout'", r"'hidden'"]),
-    "empty-seeds": (_set("seeds", []), [r"seeds", r"non-empty"]),
-    "repeated-seeds": (_set("seeds", [1, 1]), [r"seeds", r"non-unique"]),
-    "empty-ablation-list": (_set("ablations.hidden", []), [r"ablations\.hidden", r"non-empty"]),
-    "unknown-top-level-key": (_set("epochs", 3), [r"'epochs' was unexpected", r"allowed keys: data, horizon"]),
-    # the generation question's keys
-    "generation-past-the-test-segment": (_set("generation.horizon", 200), [
-        r"generation: warmup \+ spacing \* \(starts - 1\) \+ horizon \(20 \+ 5 \* 2 \+ 200 = 230\)", r"data\.test \(100\)"]),
-    "generation-starts-0": (_set("generation.starts", 0), [r"generation\.starts", r"minimum of 1"]),
-    "rollout-longer-than-training": (_set("baseline.rollout_steps", 150), [
-        r"baseline", r"rollout_steps \(150\) \+ washout \(100\) must be < the training length \(200\)"]),
-    "rollout-0-in-ablation": (_set("ablations.rollout_steps", [4, 0]), [r"ablations\.rollout_steps", r">= 1"]),
-    "negative-input-noise": (_set("baseline.input_noise", -0.1), [r"baseline\.input_noise", r"minimum of 0"]),
-    "coverage-0": (_set("baseline.rollout_coverage", 0), [r"baseline\.rollout_coverage", r"minimum of 1"]),
-    "coverage-fraction-in-nested-ablation": (_set("variants.mine", {"hidden": 3, "ablations": {"rollout_coverage": [2.5]}}), [
-        r"variants\.mine\.ablations\.rollout_coverage \(value 2\.5\)", r"rollout_coverage must be null or an integer >= 1"]),
-    "unknown-schedule": (_set("baseline.rollout_schedule", "linear"), [r"baseline\.rollout_schedule", r"doubling"]),
-    "negative-spectral-radius-in-ablation": (_set("ablations.spectral_radius", [0.9, -1.0]), [
-        r"ablations\.spectral_radius", r"spectral_radius must be null or a finite number > 0"]),
-    "negative-ridge": (_set("baseline.ridge", -1.0), [r"baseline\.ridge", r"minimum of 0"]),
-    "unknown-key-in-named-variant": (_set("variants.mine", {"dropout": 0.1}), [r"variants\.mine", r"dropout"]),
-    "unknown-optimizer-in-named-variant": (_set("variants.mine", {"optimizers": ["adam"]}), [
-        r"variants\.mine\.optimizers", r"'adam'"]),
-    "named-variant-called-baseline": (_set("variants.baseline", {"hidden": 3}), [
-        r"variants\.baseline: the name is taken by the baseline"]),
-    "named-variant-called-like-an-ablation": (_set("variants.hidden-3", {"hidden": 4}), [
-        r"variants\.hidden-3: the name is taken by an ablation variant"]),
-    "bad-named-variant-value": (_set("variants.mine", {"spectral_radius": 0.9, "init_scale_rec": 0.0}), [
-        r"variants\.mine", r"spectral_radius needs init_scale_rec > 0"]),
-    "ridge-washout-too-long": (_set("variants.mine", {"washout": 199, "optimizers": ["ridge"]}), [
-        r"variants\.mine", r"washout \(199\) must be < data\.train - 1 \(199\)"]),
-    # series as an axis
-    "data-seed-empty-list": (_set("data.seed", []), [r"data\.seed", r"not valid under any"]),
-    "data-seed-repeated": (_set("data.seed", [0, 0]), [r"data\.seed", r"not valid under any"]),
-    "data-seed-negative": (_set("data.seed", -1), [r"data\.seed", r"not valid under any"]),
-    "ablation-series-outside-the-study": (_set("ablations.data_seed", [5]), [
-        r"ablations\.data_seed: 5 is not one of the study's data seeds \(data\.seed: \[0\]\)"]),
-    "variant-series-outside-the-study": (_set("variants.mine", {"hidden": 3, "data_seed": [1]}), [
-        r"variants\.mine\.data_seed: 1 is not one of the study's data seeds"]),
-    "variant-series-repeated": (_set("variants.mine", {"hidden": 3, "data_seed": [0, 0]}), [
-        r"variants\.mine\.data_seed", r"non-unique"]),
-    # ablations around a named variant
-    "nested-ablation-unknown-key": (_set("variants.mine", {"hidden": 3, "ablations": {"dropout": [0.1]}}), [
-        r"variants\.mine\.ablations", r"'dropout' is not one of"]),
-    "nested-ablation-empty-list": (_set("variants.mine", {"hidden": 3, "ablations": {"l2": []}}), [
-        r"variants\.mine\.ablations\.l2", r"should be non-empty"]),
-    "nested-ablation-bad-value": (_set("variants.mine", {"hidden": 3, "ablations": {"hidden": [4, 0]}}), [
-        r"variants\.mine\.ablations\.hidden \(value 0\)", r"hidden must be an integer >= 1"]),
-    "nested-ablation-series-outside-its-variant": (_set("variants.mine", {
-        "hidden": 3, "data_seed": [0], "ablations": {"hidden": [4], "data_seed": [1]}}), [
-        r"variants\.mine\.ablations\.data_seed: 1 is not one of the series variant mine runs on"]),
-    "restarts-0": (_set("baseline.restarts", 0), [r"baseline\.restarts", r"minimum of 1"]),
-    "restarts-in-nested-ablation": (_set("variants.mine", {"hidden": 3, "ablations": {"restarts": [2, 99]}}), [
-        r"variants\.mine\.ablations\.restarts \(value 99\)", r"restarts must be an integer from 1 to 16"]),
-    "negative-bias-scale": (_set("baseline.init_scale_bias", -0.1), [r"baseline\.init_scale_bias", r"minimum of 0"]),
-    # the long-term measures' settings
-    "longterm-one-bin": (_set("longterm.bins", 1), [r"longterm\.bins", r"minimum of 2"]),
-    "longterm-short-run": (_set("longterm.steps", 100), [r"longterm\.steps", r"minimum of 1000"]),
-    "longterm-unknown-key": (_set("longterm.bin", 3), [r"longterm", r"'bin' was unexpected", r"allowed keys: steps"]),
-    "longterm-segment-longer-than-the-run": (_set("longterm.nperseg", 5000), [
-        r"longterm\.nperseg must be an integer in \[16, longterm\.steps = 1000\]"]),
-    "longterm-reference-shorter-than-the-run": (_set("longterm.steps", 5000), [
-        r"longterm\.reference must be an integer in \[longterm\.steps = 5000, inf\), got 4000"]),
-}
-
-
-@pytest.mark.parametrize("case", list(BAD_CONFIGS))
+@pytest.mark.parametrize("case", CLI_CASES)
 def test_bad_config_is_refused_before_any_job(tmp_path, case):
     change, expected = BAD_CONFIGS[case]
     config = copy.deepcopy(TINY)
@@ -422,7 +320,7 @@ def test_publish_refuses_a_readme_without_markers(study_copy):
 # --- checking a rerun against what was published ------------------------------------------------
 
 def test_publish_writes_the_data_behind_the_findings_and_verify_checks_a_rerun_against_it(study_copy):
-    from rnn import provenance, study as rnn_study
+    from rnn import provenance, settings
     from rnn.findings import BEGIN, END
 
     root, published = study_copy, study_copy / "results/published"
@@ -432,8 +330,8 @@ def test_publish_writes_the_data_behind_the_findings_and_verify_checks_a_rerun_a
         assert (published / f"tables/{name}.csv").read_bytes() == (root / f"results/tables/{name}.csv").read_bytes()
     config = yaml.safe_load((published / "config.yaml").read_text())
     assert config["seeds"] == TINY["seeds"] and config["ablations"] == TINY["ablations"]
-    assert config["data"] == {**TINY["data"], "lyapunov": None}  # with the schema's defaults
-    assert config["baseline"] == {**rnn_study.BASELINE, **TINY["baseline"]}  # and the package's
+    assert config["data"] == {**TINY["data"], "seed": [0], "lyapunov": None}  # with the schema's defaults
+    assert config["baseline"] == {**settings.BASELINE, **TINY["baseline"]}
     environment = json.loads((published / "environment.json").read_text())
     assert environment == provenance.environment()  # this machine, this installation
     assert set(environment["packages"]) >= {"pytensor", "jax", "numpy", "scipy", "snakemake"}
@@ -442,8 +340,7 @@ def test_publish_writes_the_data_behind_the_findings_and_verify_checks_a_rerun_a
     out = ok(root, "--cores", "2", "verify")
     assert [j["rule"] for j in jobs(out)] == ["verify"]
     assert "Environment: the same software versions and CPU as the published record" in out
-    assert "| baseline | 0 | sgd | each run, exactly | 2 | same |" in out
-    assert "| baseline | 0 | bfgs | mean over seeds, max(95% CI, 1%) | 2 | same |" in out
+    assert "moved within sampling 0, failed 0." in out and "| contender: the tutorial's recipe |" in out
     assert "Bit-identical, timing columns aside: yes." in out and "verify: OK" in out
     assert "verify: OK" in (root / "logs/verify.log").read_text()
 
@@ -465,5 +362,5 @@ def test_publish_writes_the_data_behind_the_findings_and_verify_checks_a_rerun_a
     assert [j["rule"] for j in jobs(out)] == ["verify"]
     assert "\n- baseline, data seed 0, sgd, seed 0, val_mse: " in out
     assert f"\n- hidden-3, data seed 0, bfgs, seed 1, status: {status!r} here against " in out
-    assert "verify: FAILED, 2 difference(s) beyond tolerance." in out
+    assert "verify: FAILED, 2 number(s) and 0 conclusion(s) differ beyond sampling." in out
     assert (published / "tables/runs.csv").read_bytes() == edited
