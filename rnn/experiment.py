@@ -200,6 +200,7 @@ def _score_models(job, run, lyapunov):
                                                      job.validation, lyapunov)
     if job.longterm is not None:
         long, long_scores = _long_runs(compiled, series, run["params"], gen, job.train, job.validation, job.longterm)
+        own = _own_exponents(job, run["params"])
     scores, status = [], []
     for k in range(len(job.draws)):
         if run["diverged"][k]:
@@ -208,17 +209,32 @@ def _score_models(job, run, lyapunov):
                 row.update(metrics.nan_start_scores(gen["starts"]))
                 vpt[:, k] = np.nan
             if job.longterm is not None:
-                row.update(d_stsp=np.nan, d_h=np.nan)
+                row.update(d_stsp=np.nan, d_h=np.nan, lyapunov_model=np.nan, lyapunov_model_stderr=np.nan)
         else:
             row = metrics.score(y[:, k], cont[:, k], series, job.train, job.validation, lyapunov)
             st = "ok" if np.all(np.isfinite(cont[:, k])) else "unstable"
             if gen is not None:
                 row.update(start_scores[k])
             if job.longterm is not None:
-                row.update(long_scores[k])
+                row.update(long_scores[k], lyapunov_model=own["exponent"][k], lyapunov_model_stderr=own["stderr"][k])
         scores.append(row)
         status.append(st)
     return y, cont, scores, status, test, vpt, long
+
+
+EXPONENT_CHAINS = 4  # warm-ups (the first test start points') from which the model's own exponent is measured
+
+
+def _own_exponents(job, params):
+    """Each model's own largest Lyapunov exponent per sample (``rnn.exponents.rnn_exponent``): its closed
+    loop run as long as the long free runs (``longterm.steps`` after ``longterm.discard``), from the warm-ups
+    of the first test start points."""
+    from .exponents import rnn_exponent
+
+    settings = job.longterm[1]
+    starts = starts_in_test(job.generation, job.train, job.validation)[:EXPONENT_CHAINS]
+    warmup = warmup_inputs(job.series, starts, job.generation["warmup"])
+    return rnn_exponent(params, job.spec, warmup, steps=settings["steps"], transient=settings["discard"])
 
 
 def _score(job, runs, lyapunov):

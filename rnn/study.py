@@ -12,7 +12,7 @@ from .settings import BASELINE, NAMED_AXIS, format_value  # noqa: F401  (the tab
 
 METRICS = ("train_mse", "val_mse", "nrmse_1", "nrmse_84", "nrmse_200", "nrmse_500", "nrmse_1000",
            "vpt_steps", "vpt_lyapunov", "spectral_error", "vpt_steps_val", "nrmse_val", "vpt_steps_test", "vpt_lyapunov_test", "nrmse_84_test",
-           "d_stsp", "d_h")
+           "d_stsp", "d_h", "lyapunov_model")
 STATUSES = {
     "ok": "trained, and its free-running continuation stayed finite",
     "unstable": "trained (one-step metrics valid), but the continuation overflowed; continuation metrics NaN",

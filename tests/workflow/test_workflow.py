@@ -364,3 +364,26 @@ def test_publish_writes_the_data_behind_the_findings_and_verify_checks_a_rerun_a
     assert f"\n- hidden-3, data seed 0, bfgs, seed 1, status: {status!r} here against " in out
     assert "verify: FAILED, 2 number(s) and 0 conclusion(s) differ beyond sampling." in out
     assert (published / "tables/runs.csv").read_bytes() == edited
+
+
+# --- the model's own exponent --------------------------------------------------------------------
+
+def test_each_models_own_exponent_is_measured_from_its_saved_weights(study):
+    """runs.csv's lyapunov_model is rnn.exponents.rnn_exponent of the saved weights, from the first test
+    start points' warm-ups, as long as the long free runs."""
+    from rnn import io
+    from rnn.exponents import rnn_exponent
+    from rnn.experiment import EXPONENT_CHAINS, starts_in_test
+    from rnn.generation import warmup_inputs
+
+    runs = read_runs(study)
+    assert runs.loc[runs["status"] == "ok", "lyapunov_model"].notna().all()
+    params = io.load_npz(study / run_dir("skip-true") / "params.npz")
+    stacked = {name.split("/")[1]: v for name, v in params.items() if name.startswith("bfgs/")}
+    series = io.load_series(study / "results/data/series-0.npz")
+    data, gen, longterm = TINY["data"], TINY["generation"], TINY["longterm"]
+    starts = starts_in_test(gen, data["train"], data["validation"])[:EXPONENT_CHAINS]
+    own = rnn_exponent(stacked, "tanh", warmup_inputs(series, starts, gen["warmup"]), steps=longterm["steps"],
+                       transient=longterm["discard"])
+    rows = runs[(runs["variant"] == "skip-true") & (runs["optimizer"] == "bfgs")].sort_values("seed")
+    assert np.array_equal(rows["lyapunov_model"].to_numpy(), own["exponent"], equal_nan=True)
