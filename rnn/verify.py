@@ -162,6 +162,7 @@ class Comparison:
     metrics: list = field(default_factory=list)
     settings: list = field(default_factory=list)
     ignored: list = field(default_factory=list)
+    added: list = field(default_factory=list)  # columns only the rerun has (measures newer than the publication)
     runs: int = 0
     bit_identical: bool = False
     same_environment: bool = False
@@ -541,8 +542,12 @@ def compare(rerun, published, same_environment=False, floors=None):
     """Compare a rerun's runs table with the published one by the rules of this module's docstring.
     ``floors``: the long-term measures' floor and ceilings (``attractor.json``'s ``floors``), for the
     contenders' attractor verdicts (left out without them)."""
+    # a measure added since the study was published has nothing to be checked against: listed, not compared
+    added = [c for c in rerun.columns if c not in published.columns]
+    rerun = rerun.drop(columns=added)
     metrics, settings, ignored = column_roles(rerun, published)
-    result = Comparison(metrics=metrics, settings=settings, ignored=ignored, same_environment=same_environment)
+    result = Comparison(metrics=metrics, settings=settings, ignored=ignored, same_environment=same_environment,
+                        added=added)
     untimed = [c for c in published.columns if "seconds" not in c]
     result.bit_identical = (untimed == [c for c in rerun.columns if "seconds" not in c]
                             and published[untimed].equals(rerun[untimed]))
@@ -623,7 +628,9 @@ def report(result, rerun_path="the rerun", published_path="the published table",
                   "so its group is bit-identical and the conclusions are drawn from the two together.", ""]
     lines += [f"Compared {result.runs} runs present in both tables. Metrics: {', '.join(result.metrics) or 'none'}. "
              f"Settings (exactly): {', '.join(result.settings) or 'none'}. "
-             f"Not compared: {', '.join(result.ignored) or 'none'}.", "",
+             f"Not compared: {', '.join(result.ignored) or 'none'}.",
+             f"Only in the rerun (newer than the published study, nothing to compare with): "
+             f"{', '.join(result.added) or 'none'}.", "",
              "## Summary", "",
              f"- Groups (variant × series × optimizer): {len(groups)}; bit-identical "
              f"{len(groups) - len(moved) - len(failed)}, moved within sampling {len(moved)}, failed {len(failed)}.",

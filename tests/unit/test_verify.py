@@ -257,6 +257,16 @@ def test_a_changed_setting_or_missing_metric_column_is_a_difference():
     assert "hidden-5, data seed 0, sgd, seed 0, hidden: 6 here against 5 published" in named(result)
 
 
+def test_a_measure_newer_than_the_publication_is_listed_not_compared():
+    runs = runs_table()
+    rerun = runs.assign(lyapunov_model=0.006)
+    result = verify.compare(rerun, runs)
+    assert result.ok and result.bit_identical and result.added == ["lyapunov_model"]
+    assert "lyapunov_model" not in result.metrics
+    assert "Only in the rerun (newer than the published study, nothing to compare with): lyapunov_model." \
+        in verify.report(result)
+
+
 # --- the whole study: a rerun that differs in rounding only, and planted changes -----------------
 
 @pytest.fixture(scope="module")
