@@ -22,7 +22,7 @@ class Metric(NamedTuple):
 METRICS = {
     "train_mse": Metric("one-step training error", "MSE", 0.0, np.inf, True),
     "val_mse": Metric("one-step validation error", "MSE", 0.0, np.inf, True),
-    "nrmse_84": Metric("error after 84 free-running steps", "NRMSE"),
+    "nrmse_84": Metric("error over the first 84 free-running steps", "NRMSE"),
     "nrmse_84_test": Metric("error over 84 free-running test steps", "NRMSE"),
     "vpt_steps": Metric("valid time after the training segment", "steps"),
     "vpt_lyapunov": Metric("valid time after the training segment", "Lyapunov times"),

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from .labels import AXES, METRICS as METRIC_LABELS
 from .settings import BASELINE, NAMED_AXIS, format_value  # noqa: F401  (the tables' columns and variant names)
 
 METRICS = ("train_mse", "val_mse", "nrmse_1", "nrmse_84", "nrmse_200", "nrmse_500", "nrmse_1000",
@@ -158,8 +159,11 @@ def ablation_markdown(table, metrics=("val_mse", "nrmse_84", "vpt_steps_test", "
                                 | ((rows_of_base["axis"] == axis) & (rows_of_base["base"] == base))]
             rows = [[row["variant"], row["optimizer"], str(row["n_ok"] + row["n_unstable"]), str(row["n_diverged"])]
                     + [mean_ci(row, m) for m in metrics] for _, row in part.iterrows()]
-            title = axis if base == "baseline" else f"{base}: {axis}"
-            lines += [f"### {title}", "", markdown(["variant", "optimizer", "n ok", "diverged"] + metrics, rows), ""]
+            name = f"{axis} ({AXES[axis]})" if axis in AXES else axis
+            title = name if base == "baseline" else f"{base}: {name}"
+            header = [f"{METRIC_LABELS[m].label} ({METRIC_LABELS[m].unit}), mean ± 95% CI" if m in METRIC_LABELS else m
+                      for m in metrics]
+            lines += [f"### {title}", "", markdown(["variant", "optimizer", "runs ok", "diverged"] + header, rows), ""]
     return "\n".join(lines)
 
 
