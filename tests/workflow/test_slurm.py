@@ -252,7 +252,7 @@ def test_faults_are_reported_the_others_finish_and_the_same_command_resumes(clus
     assert rc == 0, out[-6000:]
     root = copy_study(study, tmp_path / "faults")
     with open(root / "rnn/plots.py", "a") as f:  # an edit the plotting jobs see: they all run again
-        f.write("# edited\n")
+        f.write("\nEDITED = 1\n")  # code, not a comment: a comment reruns nothing
     command = [*PROFILE, "--configfile", "small.yaml", "--replace-workflow-config", *FAST]
     profile = root / "profiles/slurm/config.yaml"
     sized = profile.read_text()
