@@ -68,7 +68,7 @@ else:
 chosen, long = {}, {}
 for key, row in picks.items():
     pred = io.load_predictions(preds[row["variant"], first])
-    label = f"{names[key]}: {row['variant']}, {row['optimizer']}"
+    label = f"{names[key]}: {row['variant']}, {opt(row['optimizer'])}"
     if "start" in pred:
         chosen[label] = (pred["starts"][0], pred["start"][row["optimizer"]][:, 0])
     if "longterm" in pred:
