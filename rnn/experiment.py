@@ -6,6 +6,7 @@ notebook); settings left out take the study's documented defaults (``rnn.setting
 
 import logging
 import time
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -13,8 +14,8 @@ from . import backends, metrics
 from .compiled import Compiled
 from .generation import start_points, truths, warmup_inputs
 from .model import Draw, Spec, init_params
-from .settings import Longterm, Training, check_generation, check_segments, defaults, variant_settings
-from .train import OPTIMIZERS, check_optimizers, train_all, warm_up
+from .settings import TRAINING_KEYS, Longterm, check_generation, check_segments, defaults, variant_settings
+from .train import OPTIMIZERS, check_optimizers, check_settings, train_all, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -118,13 +119,6 @@ def run_variant(series, settings, seeds=(0,), optimizers=OPTIMIZERS, backend=_TO
     return {**out, "timing": job.timing, "spec": job.spec.to_dict()}
 
 
-class _Job:
-    """What the phases of ``run_variant`` share: the inputs, checked, and the compiled model."""
-
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
-
-
 def _set_up(series, settings, seeds, optimizers, backend, train, validation, horizon, generation, longterm,
             log_every, gradient):
     """Check every argument (before any work), then compile every function training calls and call each once,
@@ -132,9 +126,7 @@ def _set_up(series, settings, seeds, optimizers, backend, train, validation, hor
     series = np.asarray(series, dtype=np.float64).reshape(-1, 1)
     full = variant_settings(settings, "settings")  # unknown keys refused by name, defaults filled in
     spec = Spec.from_dict(full)
-    training = Training.from_dict(full).to_dict()
-    if isinstance(log_every, bool) or int(log_every) != log_every or log_every < 1:
-        raise ValueError(f"log_every must be an integer >= 1, got {log_every!r}")
+    training = check_settings(log_every=log_every, **{k: full[k] for k in TRAINING_KEYS})
     backends.check(backend)
     check_segments(len(series), train, validation, horizon)
     if generation is not None:
@@ -152,17 +144,17 @@ def _set_up(series, settings, seeds, optimizers, backend, train, validation, hor
                     Longterm.from_dict(longterm["settings"]).to_dict())
     restarts = int(training.pop("restarts"))
     draws = [Draw(s, r) for s in seeds for r in range(restarts)]  # every restart of every weight seed, stacked
-    job = _Job(series=series, spec=spec, training=training, restarts=restarts, draws=draws, seeds=seeds,
+    job = SimpleNamespace(series=series, spec=spec, training=training, restarts=restarts, draws=draws, seeds=seeds,
                optimizers=list(optimizers), train=train, validation=validation, horizon=horizon,
                generation=generation, longterm=longterm, log_every=log_every, timing={})
 
     t0 = time.perf_counter()
     job.compiled = Compiled(spec, len(draws), train, len(series), horizon, backend, gradient)
-    job.start = init_params(spec, draws)
+    job.start, job.monitor = init_params(spec, draws), _monitor(job)
     warm_up(job.compiled, series[:train], job.start, optimizers, log_every=log_every,
             **{k: training[k] for k in ("epochs", "rollout_schedule", "onestep_weight")})
     if any("sgd" in o for o in optimizers):
-        _monitor(job)(job.start)
+        job.monitor(job.start)
     job.timing["compile_seconds"] = time.perf_counter() - t0
     log.info("compiled %s for K=%d on %s in %.1f s", spec, len(draws), backend, job.timing["compile_seconds"])
     return job
@@ -185,7 +177,7 @@ def _train(job):
     """Every optimizer on every stacked model: {optimizer: run} (``rnn.train.train_all``)."""
     t0 = time.perf_counter()
     runs = train_all(job.compiled, np.ascontiguousarray(job.series[:job.train]), job.draws, job.optimizers,
-                     log_every=job.log_every, monitor=_monitor(job), initial=job.start, **job.training)
+                     log_every=job.log_every, monitor=job.monitor, initial=job.start, **job.training)
     job.timing["train_seconds"] = time.perf_counter() - t0
     return runs
 
