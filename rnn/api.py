@@ -49,11 +49,9 @@ def _exponent(generator, tau, given):
 
 def attractor(config):
     """The long-term reference as the ``attractor`` rule makes it: {"settings", "reference", "embedding"}."""
-    from . import longterm
+    from .longterm import reference_of
 
-    data, settings = config["data"], _settings.Longterm.from_dict(config["longterm"]).to_dict()
-    reference = longterm.true_trajectory(data["generator"], settings["reference"], settings, tau=data["tau"])
-    return {"settings": settings, "reference": reference, "embedding": longterm.resolve_embedding(reference, settings)}
+    return reference_of(config["data"]["generator"], config["longterm"], config["data"]["tau"])
 
 
 def train(config, variant="baseline", data_seed=None, seeds=None, optimizers=None):

@@ -247,6 +247,14 @@ def true_trajectory(generator, length, settings, tau=17, seed=None):
     return generate(generator, settings["discard"] + length, tau=tau, seed=seed)[settings["discard"]:, 0]
 
 
+def reference_of(generator, settings, tau):
+    """What the ``attractor`` rule builds: {"settings" (checked, defaults filled in), "reference" (the long
+    true trajectory), "embedding" {"lag", "dim", ...}}."""
+    settings = check_settings(settings)
+    reference = true_trajectory(generator, settings["reference"], settings, tau=tau)
+    return {"settings": settings, "reference": reference, "embedding": resolve_embedding(reference, settings)}
+
+
 def floors_and_ceilings(prepared, generator="mackey_glass", tau=17, trials=3):
     """Rows {"case", "detail", "d_stsp", "d_h"}: the measures' floor and ceilings against ``prepared``'s reference.
 

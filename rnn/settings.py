@@ -562,11 +562,19 @@ def train_arguments(config, name, table=None):
     but the series, the exponent and the long-term reference, which are files): what the workflow's train
     rule passes, and what ``rnn.api.train`` passes, so that a notebook trains exactly as a job does."""
     variant = (table or variants(config))[name]
-    data, test = config["data"], config["data"]["test"] > 0
+    data = config["data"]
+    generation, longterm = test_blocks(config)
     return {"settings": variant["settings"], "seeds": list(config["seeds"]), "optimizers": variant["optimizers"],
             "backend": config["backend"], "train": data["train"], "validation": data["validation"],
-            "horizon": config["horizon"], "generation": config["generation"] if test else None,
-            "longterm": config["longterm"] if test else None, "log_every": config["curve_every"]}
+            "horizon": config["horizon"], "generation": generation, "longterm": longterm,
+            "log_every": config["curve_every"]}
+
+
+def test_blocks(config):
+    """(``generation``, ``longterm``) of a resolved config, each None without a test segment (``data.test``
+    0): the continuations from test start points and the long free runs that start there."""
+    test = config["data"]["test"] > 0
+    return (config["generation"], config["longterm"]) if test else (None, None)
 
 
 def load(path=None, overrides=None):

@@ -6,9 +6,8 @@ from rnn import io, longterm
 
 io.job_logging(snakemake.log[0])
 p = snakemake.params
-settings = longterm.check_settings(p.longterm)
-reference = longterm.true_trajectory(p.generator, settings["reference"], settings, tau=p.tau)
-embedding = longterm.resolve_embedding(reference, settings)
+built = longterm.reference_of(p.generator, p.longterm, p.tau)
+settings, reference, embedding = built["settings"], built["reference"], built["embedding"]
 logging.getLogger("rnn").info("embedding: lag %d, dim %d", embedding["lag"], embedding["dim"])
 prepared = longterm.prepare(reference, settings, embedding)
 rows = longterm.floors_and_ceilings(prepared, p.generator, tau=p.tau)

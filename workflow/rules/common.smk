@@ -139,8 +139,7 @@ SEGMENTS = {k: config["data"][k] for k in ("train", "validation")} | {
 }
 # continuations from start points in the test segment, and long free runs from the first of them
 # scored against the attractor (none without a test segment)
-GENERATION = config["generation"] if config["data"]["test"] > 0 else None
-LONGTERM = config["longterm"] if GENERATION else None
+GENERATION, LONGTERM = settings.test_blocks(config)
 
 
 wildcard_constraints:
