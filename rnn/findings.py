@@ -13,7 +13,7 @@ import numpy as np
 
 from . import labels as L
 from .settings import format_value
-from .study import axes_by_base, comparable, contenders, fmt, markdown, mean_ci, pooled, \
+from .study import axes_by_base, comparable, contenders, exponent_interval, fmt, markdown, mean_ci, pooled, \
     tutorial_comparison
 
 QUESTIONS = (  # the tutorial's "Things to try", each answered by one or two ablation axes
@@ -33,7 +33,6 @@ RNN_MAX_HIDDEN = L.RNN_MAX_HIDDEN
 CONTENDERS = L.CONTENDERS
 # Goals, in Lyapunov times: the median over weight seeds on every series; and the lowest run
 TARGETS = {"rnn": {"median": 2.0, "lowest": 0.5}, "reservoir": {"median": 5.0}}
-JAEGER_NRMSE_84 = 2.8e-4  # Jaeger (2001): 400 units, 3000 training samples, NRMSE over 84 free-running steps
 ERROR, TIME = "val_mse", "vpt_lyapunov_test"
 
 
@@ -165,6 +164,38 @@ def _lyapunov_times(runs, lyapunov=None):
     return run_values(runs, "vpt_steps_test") * lyapunov
 
 
+def lower_bound(part, horizon):
+    """Whether the median of these runs' test valid times is only a lower bound: the median run (the upper
+    middle one of an even number) is still valid at the generation ``horizon`` (steps)."""
+    if not horizon:
+        return False
+    steps = np.sort(np.nan_to_num(run_values(part, "vpt_steps_test"), nan=0.0))
+    return len(steps) > 0 and steps[len(steps) // 2] >= horizon
+
+
+def censored_share(part):
+    """The share of these runs' test start points still valid at the horizon (mean of ``censored_test``;
+    NaN for tables from before it was measured)."""
+    if "censored_test" not in part:
+        return float("nan")
+    return _mean(run_values(part, "censored_test"))
+
+
+def _mean(values):
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(np.mean(v)) if len(v) else float("nan")
+
+
+def _percent(share):
+    return "–" if not np.isfinite(share) else f"{100 * share:.3g}%"
+
+
+def median_text(part, horizon, lyapunov=None):
+    """The median test valid time in Lyapunov times, "≥ x" where it is censored (``lower_bound``)."""
+    return ("≥ " if lower_bound(part, horizon) else "") + fmt(_median(_lyapunov_times(part, lyapunov)))
+
+
 def _median_mean(row, metric):
     return f"{fmt(row[f'{metric}_median'])} ({mean_ci(row, metric)})"
 
@@ -238,14 +269,20 @@ def generation_question(table, runs, lyapunov, floors=None, horizon=None):
         lt = _lyapunov_times(part, lyapunov)
         m, lo, hi = L.bootstrap_median(lt)
         cells = [CONTENDERS[key], f"{row['variant']} ({hidden} units)", L.optimizer(row["optimizer"]), str(len(part)),
-                 fmt(m), f"{fmt(lo)} to {fmt(hi)}", f"{int(np.sum(lt < 0.5))} of {len(lt)}", fmt(float(np.min(lt)))]
+                 ("≥ " if lower_bound(part, horizon) else "") + fmt(m), f"{fmt(lo)} to {fmt(hi)}",
+                 _percent(censored_share(part)), f"{int(np.sum(lt < 0.5))} of {len(lt)}", fmt(float(np.min(lt)))]
         if long:
             cells += [_median_mean(row, "d_stsp"), _median_mean(row, "d_h")]
-        rows.append(cells + [mean_ci(row, "nrmse_84_test"), fmt(_median(run_values(part, "vpt_steps_val")))])
+        rows.append(cells + [_median_mean(row, m) if f"{m}_median" in row else "–"
+                             for m in ("nrmse_at84_test", "nrmse_first84_test")]
+                    + [fmt(_median(run_values(part, "vpt_steps_val")))])
     head = ["", "variant", "optimizer", "runs", "valid time, median (Lyapunov times)",
-            "95% bootstrap CI of the median", "runs < 0.5 Lyapunov time", "lowest run (Lyapunov times)"]
+            "95% bootstrap CI of the median", "test start points censored", "runs < 0.5 Lyapunov time",
+            "lowest run (Lyapunov times)"]
     head += ["D_stsp median (mean ± 95% CI)", "D_H median (mean ± 95% CI)"] if long else []
-    lines = [markdown(head + ["test NRMSE@84, mean ± 95% CI", "validation valid steps, median"], rows), ""]
+    lines = [markdown(head + ["NRMSE at step 84 (Jaeger's), median (mean ± 95% CI)",
+                              "NRMSE over steps 1-84, median (mean ± 95% CI)", "validation valid steps, median"],
+                      rows), ""]
     time = 1.0 / lyapunov if lyapunov and np.isfinite(lyapunov) and lyapunov > 0 else float("nan")
     series = sorted(runs["data_seed"].unique()) if "data_seed" in runs else [0]
     lines.append(f"Valid time: steps until the error first exceeds half the series' standard deviation, the median "
@@ -260,9 +297,10 @@ def generation_question(table, runs, lyapunov, floors=None, horizon=None):
             lines.append(f"- {_target_verdict(key, picks[key][0], runs)}")
     if "reservoir" in picks:
         r = picks["reservoir"][0]
-        lines.append(f"- The reservoir's NRMSE over 84 free-running steps, {mean_ci(r, 'nrmse_84_test')} (mean over "
-                     f"its runs of the mean over test start points), against Jaeger's (2001) {fmt(JAEGER_NRMSE_84)} "
-                     "with 400 units and 3000 training samples.")
+        if "nrmse_at84_test_median" in r:
+            lines.append(f"- The reservoir's error at free-running step 84 (Jaeger's NRMSE84 on the study's start "
+                         f"points and coordinates), median {fmt(r['nrmse_at84_test_median'])} over its runs; Jaeger's "
+                         "own protocol, rerun here, is in the anchors table.")
     if long:
         for key, (row, _) in picks.items():
             v = _attractor_verdict(row, floors)
@@ -282,22 +320,27 @@ def ranking(picks, horizon=None):
     """Sentences: the contenders ordered by their median valid time, each against the next one down; a
     contender whose runs reach the generation ``horizon`` (steps) is said to be censored there."""
     values = {k: _lyapunov_times(part) for k, (_, part) in picks.items()}
+    medians = {k: median_text(part, horizon) for k, (_, part) in picks.items()}
     order = sorted(values, key=lambda k: _median(values[k]), reverse=True)
-    out = [f"Longest median valid time: {CONTENDERS[order[0]]}, {fmt(_median(values[order[0]]))} Lyapunov times."]
+    out = [f"Longest median valid time: {CONTENDERS[order[0]]}, {medians[order[0]]} Lyapunov times."]
     for a, b in zip(order, order[1:]):
         word, d, lo, hi = compare_runs(values[b], values[a], lower_is_better=False)
         word = {"better": "longer", "worse": "shorter"}.get(word, word)
         than = "from" if word == "indistinguishable" else "than"
-        out.append(f"{_capital(CONTENDERS[a])} (median {fmt(_median(values[a]))}) against {CONTENDERS[b]} (median "
-                   f"{fmt(_median(values[b]))}): {word} {than} it (difference of medians {d:+.3g} Lyapunov times, 95% "
+        out.append(f"{_capital(CONTENDERS[a])} (median {medians[a]}) against {CONTENDERS[b]} (median "
+                   f"{medians[b]}): {word} {than} it (difference of medians {d:+.3g} Lyapunov times, 95% "
                    f"bootstrap interval {lo:+.3g} to {hi:+.3g}).")
     if horizon:
         for k in order:
-            steps = picks[k][1]["vpt_steps_test"].to_numpy(dtype=float)
-            n = int(np.sum(steps >= horizon))
-            if n:
-                out.append(f"{_capital(CONTENDERS[k])}: {n} of {len(steps)} runs still valid at the {horizon}-step "
-                           "generation horizon (censored): its median valid time is a lower bound.")
+            part = picks[k][1]
+            n = int(np.sum(run_values(part, "vpt_steps_test") >= horizon))
+            share = censored_share(part)
+            if n or share > 0:
+                what = (f"{_percent(share)} of its test start points" if np.isfinite(share) else "")
+                what += (" and " if what and n else "") + (f"{n} of {len(part)} runs' medians" if n else "")
+                out.append(f"{_capital(CONTENDERS[k])}: {what} still valid at the {horizon}-step generation horizon "
+                           "(censored)" + (": its median valid time is a lower bound." if lower_bound(part, horizon)
+                                           else "."))
     return out
 
 
@@ -318,9 +361,9 @@ def _target_verdict(key, row, runs, lyapunov=None):
     return f"Target for the {CONTENDERS[key]}: {text}: **{'reached' if reached else 'not reached'}**."
 
 
-def series_table(table, runs, lyapunov=None):
+def series_table(table, runs, lyapunov=None, horizon=None):
     """The contenders on each series: every weight seed's test valid steps, and their median (steps and
-    Lyapunov times)."""
+    Lyapunov times; "≥" where the median is censored at the ``horizon``)."""
     picks = contender_rows(table, runs)
     if not picks or "data_seed" not in runs:
         return ""
@@ -331,8 +374,9 @@ def series_table(table, runs, lyapunov=None):
             part = part[part["data_seed"] == d].sort_values("seed")
             steps = np.where(part["status"] == "diverged", np.nan, part["vpt_steps_test"].to_numpy(dtype=float))
             kept = np.nan_to_num(steps, nan=0.0)
+            bound = "≥ " if lower_bound(part, horizon) else ""
             cells.append(", ".join(f"{v:g}" if np.isfinite(v) else "diverged" for v in steps)  # steps: whole or half
-                         + f": **{float(np.median(kept)):g}** ({fmt(_median(_lyapunov_times(part, lyapunov)))})")
+                         + f": **{bound}{float(np.median(kept)):g}** ({median_text(part, horizon, lyapunov)})")
         rows.append(cells)
     head = ["data seed"] + [f"{CONTENDERS[k]}: {r['variant']}, {L.optimizer(r['optimizer'])}"
                             for k, (r, _) in picks.items()]
@@ -349,6 +393,50 @@ def series_table(table, runs, lyapunov=None):
         out += ("\n\nD_stsp / D_H of each contender's long free runs on each series: the median over weight seeds "
                 "(the worst seed):\n\n" + markdown(head, long_rows))
     return out
+
+
+def exponent_rows(table, runs):
+    """[(label, variant, optimizer, its runs)]: the contenders, then every variant around the named variants
+    (the "Things to try" around a generating recipe) with the optimizers it ran."""
+    out = [(CONTENDERS[k], row["variant"], row["optimizer"], part)
+           for k, (row, part) in contender_rows(table, runs).items()]
+    seen = {(v, o) for _, v, o, _ in out}
+    for base in [b for b in axes_by_base(pooled(table)) if b != "baseline"]:
+        part = runs[runs["base"] == base]
+        for (variant, opt), group in part.groupby(["variant", "optimizer"], sort=False):
+            if (variant, opt) not in seen:
+                out.append((f"around {base}" if variant != base else base, variant, opt, group))
+    return out
+
+
+def exponent_question(table, runs, record, horizon=None):
+    """"Is each model chaotic like the data?": each model's own largest Lyapunov exponent (``lyapunov_model``,
+    ``rnn.exponents``) beside the data's, with its valid time; one row per contender and per variant around
+    a generating recipe."""
+    if "lyapunov_model" not in runs or not record:
+        return ""
+    value, lo, hi = exponent_interval(record)
+    rows = []
+    for label, variant, opt, part in exponent_rows(table, runs):
+        lam = run_values(part, "lyapunov_model")
+        m, b_lo, b_hi = L.bootstrap_median(lam)
+        finite = lam[np.isfinite(lam)]
+        inside = int(np.sum((finite >= lo) & (finite <= hi)))
+        chaotic = int(np.sum(finite > 0))
+        rows.append([label, f"{variant}, {L.optimizer(opt)}", str(len(part)), fmt(m), f"{fmt(b_lo)} to {fmt(b_hi)}",
+                     f"{fmt(float(np.min(finite)))} to {fmt(float(np.max(finite)))}" if len(finite) else "–",
+                     f"{chaotic} of {len(part)}", f"{inside} of {len(part)}", fmt(m / value) if np.isfinite(m) else "–",
+                     median_text(part, horizon)])
+    head = ["", "variant, optimizer", "runs", "largest exponent per step, median", "95% bootstrap CI",
+            "lowest to highest run", "runs chaotic (exponent > 0)", "runs inside the data's 95% CI",
+            "median / data's", "valid time, median (Lyapunov times)"]
+    return "\n".join([
+        f"The data's largest Lyapunov exponent: {fmt(value)} per step (95% CI {fmt(lo)} to {fmt(hi)}, "
+        f"{record.get('chains', len(record.get('per_chain') or []))} chains of the generator's own integrator, "
+        "`results/data/lyapunov.json`). Each model's own (`lyapunov_model` in `runs.csv`): Benettin's method on its "
+        "closed loop, from its analytic Jacobians along its long free runs (docs/exponents.md); a model whose free "
+        "run settles on a fixed point or a cycle has an exponent ≤ 0, one that diverged none.", "",
+        markdown(head, rows)])
 
 
 def _fewer_series(runs, seeds, base=None):
@@ -417,11 +505,12 @@ def headline_markdown(table, runs, lyapunov, floors=None, link="findings.md", ho
         seeds = part["seed"].nunique()
         series = part["data_seed"].nunique() if "data_seed" in part else 1
         rows.append([CONTENDERS[key], f"`{row['variant']}`, {L.optimizer(row['optimizer'])}",
-                     f"{len(part)} ({seeds} seeds × {series} series)", fmt(m), f"{fmt(lo)} to {fmt(hi)}",
-                     fmt(float(np.min(lt)))]
+                     f"{len(part)} ({seeds} seeds × {series} series)", ("≥ " if lower_bound(part, horizon) else "")
+                     + fmt(m), f"{fmt(lo)} to {fmt(hi)}", fmt(float(np.min(lt))), _percent(censored_share(part))]
                     + ([_attractor_verdict(row, floors).split(":")[0]] if floors and "d_stsp_median" in row else []))
     head = ["recipe", "variant, optimizer", "runs", "valid time, median (Lyapunov times)", "95% bootstrap CI",
-            "lowest run"] + (["long free run"] if floors and "d_stsp_median" in next(iter(picks.values()))[0] else [])
+            "lowest run", "test start points censored"] \
+        + (["long free run"] if floors and "d_stsp_median" in next(iter(picks.values()))[0] else [])
     out += [markdown(head, rows), ""]
     out += [f"- {s}" for s in ranking(picks, horizon)]
     out += ["", f"Valid time: free-running steps until the error first exceeds half the series' standard deviation, "
@@ -440,7 +529,8 @@ def _words(table):
                       if line.startswith("| ") else line for line in table.splitlines())
 
 
-def findings_markdown(table, runs, baseline_settings, lyapunov, figures, floors=None, captions=None, horizon=None):
+def findings_markdown(table, runs, baseline_settings, lyapunov, figures, floors=None, captions=None, horizon=None,
+                      exponent=None, anchors=""):
     """The whole findings document (headline block first, then tables, verdicts, figures with captions)."""
     optimizers = list(dict.fromkeys(pooled(table)["optimizer"]))
     out = [headline_markdown(table, runs, lyapunov, floors, link="findings.md", horizon=horizon), "",
@@ -467,7 +557,13 @@ def findings_markdown(table, runs, baseline_settings, lyapunov, figures, floors=
     out += [_figure(name, figures[name], captions) for name in ("valid_time", "generation_continuations",
                                                                 "generation_attractors", "generation_longterm")
             if name in figures]
-    per_series = series_table(table, runs, lyapunov)
+    exponents = exponent_question(table, runs, exponent, horizon)
+    if exponents:
+        out += ["#### Is each model chaotic like the data?", "", exponents, ""]
+        out += [_figure("exponents", figures["exponents"], captions) if "exponents" in figures else ""]
+    if anchors:
+        out += ["#### The classic results on their own yardstick", "", anchors, ""]
+    per_series = series_table(table, runs, lyapunov, horizon)
     if per_series:
         out += ["#### On every series", "",
                 "Test valid steps of each weight seed on each series, and their median in steps (Lyapunov times):",

@@ -23,7 +23,9 @@ METRICS = {
     "train_mse": Metric("one-step training error", "MSE", 0.0, np.inf, True),
     "val_mse": Metric("one-step validation error", "MSE", 0.0, np.inf, True),
     "nrmse_84": Metric("error over the first 84 free-running steps", "NRMSE"),
-    "nrmse_84_test": Metric("error over 84 free-running test steps", "NRMSE"),
+    "nrmse_first84_test": Metric("error over the first 84 free-running test steps", "NRMSE"),
+    "nrmse_at84_test": Metric("error at free-running test step 84 (Jaeger's NRMSE84)", "NRMSE"),
+    "censored_test": Metric("test start points still valid at the horizon", "fraction", 0.0, 1.0),
     "vpt_steps": Metric("valid time after the training segment", "steps"),
     "vpt_lyapunov": Metric("valid time after the training segment", "Lyapunov times"),
     "vpt_steps_val": Metric("valid time on validation start points", "steps"),
@@ -31,6 +33,7 @@ METRICS = {
     "vpt_lyapunov_test": Metric("valid time", "Lyapunov times"),
     "d_stsp": Metric("state-space divergence D_stsp", "nats", 0.0, np.inf, True),
     "d_h": Metric("spectral distance D_H", "Hellinger, 0 to 1", 0.0, 1.0),
+    "lyapunov_model": Metric("model's largest Lyapunov exponent", "per step", -np.inf, np.inf),
     "train_seconds": Metric("training time per model", "s"),
 }
 

@@ -88,7 +88,7 @@ def nan_scores(horizon, steps=NRMSE_STEPS):
     return {k: float("nan") for k in keys + ["vpt_steps", "vpt_lyapunov", "spectral_error"]}
 
 
-TEST_NRMSE_STEPS = 84  # Jaeger's (2001) yardstick
+TEST_NRMSE_STEPS = 84  # Jaeger's (2001) step
 
 
 def valid_times(continuations, truths, std):
@@ -100,27 +100,44 @@ def valid_times(continuations, truths, std):
                      for s in range(continuations.shape[1])])
 
 
+def nrmse_at(continuations, truths, std, step=TEST_NRMSE_STEPS):
+    """Jaeger's (2001) yardstick on S continuations (horizon, S): the error *at* free-running step ``step``
+    (row step - 1: row 0 is the first free-running prediction), root-mean-squared over the start points and
+    divided by ``std``; NaN if any of them overflowed, or if the continuations are shorter than ``step``."""
+    continuations, truths = np.asarray(continuations), np.asarray(truths)
+    if continuations.shape[0] < step:
+        return float("nan")
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = float(np.sqrt(np.mean((continuations[step - 1] - truths[step - 1]) ** 2)) / std)
+    return value if np.isfinite(value) else float("nan")
+
+
 def score_starts(continuations, truths, std, lyapunov=float("nan"), suffix="test"):
     """Scores of one model's continuations from many start points: (horizon, S) each.
 
     ``vpt_steps_<suffix>``: the median over start points of the valid prediction time (a single
     start point is a noisy estimate: the same model may keep 16 or 470 steps depending on where it
-    starts); ``vpt_lyapunov_<suffix>``: the same in Lyapunov times; ``nrmse_84_<suffix>``: the mean
-    over start points of the NRMSE over the first 84 steps (NaN where a continuation overflowed);
+    starts); ``vpt_lyapunov_<suffix>``: the same in Lyapunov times; ``censored_<suffix>``: the fraction
+    of start points still valid at the horizon, whose valid time is a lower bound (when it reaches one
+    half, so is the median); ``nrmse_first84_<suffix>``: the mean over start points of the RMS error
+    over the first 84 free-running steps (NaN where a continuation overflowed); ``nrmse_at84_<suffix>``:
+    Jaeger's NRMSE84, the error at step 84 root-mean-squared over the start points (``nrmse_at``);
     ``n_starts``.
     """
     vpt = valid_times(continuations, truths, std)
-    n = len(vpt)
-    steps = min(TEST_NRMSE_STEPS, continuations.shape[0])
+    n, horizon = len(vpt), continuations.shape[0]
+    steps = min(TEST_NRMSE_STEPS, horizon)
     with np.errstate(over="ignore", invalid="ignore"):
         err = np.sqrt(np.mean((continuations[:steps] - truths[:steps]) ** 2, axis=0)) / std
     median = float(np.median(vpt))
     return {f"vpt_steps_{suffix}": median, f"vpt_lyapunov_{suffix}": median * lyapunov,
-            f"nrmse_84_{suffix}": float(np.mean(err)), "n_starts": n}
+            f"censored_{suffix}": float(np.mean(vpt >= horizon)), f"nrmse_first84_{suffix}": float(np.mean(err)),
+            f"nrmse_at84_{suffix}": nrmse_at(continuations, truths, std), "n_starts": n}
 
 
 def nan_start_scores(n_starts, suffix="test"):
     """The keys of ``score_starts`` with NaN values (and the number of start points), for diverged runs."""
     return {f"vpt_steps_{suffix}": float("nan"), f"vpt_lyapunov_{suffix}": float("nan"),
-            f"nrmse_84_{suffix}": float("nan"), "n_starts": int(n_starts), "vpt_steps_val": float("nan"),
+            f"censored_{suffix}": float("nan"), f"nrmse_first84_{suffix}": float("nan"),
+            f"nrmse_at84_{suffix}": float("nan"), "n_starts": int(n_starts), "vpt_steps_val": float("nan"),
             "nrmse_val": float("nan")}

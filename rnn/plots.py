@@ -167,14 +167,18 @@ def valid_time(runs, picks, lyapunov, horizon=None, n_starts=None):
         ax.set_title(f"{L.CONTENDERS[key]}: {row['variant']}, {L.optimizer(row['optimizer'])}; "
                      f"{n_phrase(*counts[key])}", fontsize=9, loc="left")
         if limit:
-            ax.axvline(limit, color="0.5", ls="--", lw=1)
+            ax.axvline(limit, color="0.5", ls="--", lw=1)  # off the axis when no run reaches it
     axes[-1, 0].set_xlabel(L.axis_label("vpt_lyapunov_test"))
-    axes[-1, 0].set_xlim(0, (limit or axes[-1, 0].get_xlim()[1]) * 1.04)
+    reached = any(g["censored"] for g in fig.drawn["groups"].values())
+    longest = max((float(np.nanmax(_valid_times(runs[(runs["variant"] == picks[k]["variant"])
+                                                      & (runs["optimizer"] == picks[k]["optimizer"])], lyapunov)[0]))
+                   for k in keys), default=1.0)
+    axes[-1, 0].set_xlim(0, (limit if limit and reached else longest * 1.08) * 1.04)  # the horizon where it bites
     extra = [Line2D([], [], ls="", marker=">", mfc="none", color="0.3",
-                    label="still valid at the horizon (censored)")] if horizon else []
+                    label="still valid at the horizon (censored)")] if reached else []
     extra += [Line2D([], [], ls="", label="diverged in training (counted as 0)", **DIVERGED)]
     extra += [Line2D([], [], color="0.5", ls="--", label=f"generation horizon ({fmt(limit)} Lyapunov times)")] \
-        if limit else []
+        if limit and reached else []
     fig.legend(handles=_key_handles(extra), loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     pooled = {k: fig.drawn["groups"][f"{k}/{'all series' if len(series) > 1 else f'series {series[0]}'}"]
               for k in keys}
@@ -187,7 +191,8 @@ def valid_time(runs, picks, lyapunov, horizon=None, n_starts=None):
                           + (f", {g['diverged']} diverged" if g["diverged"] else "") + "."
                           for k, g in pooled.items())
                + " A run that diverged in training counts as 0. Each contender was chosen on the validation "
-                 "start points only.")
+                 "start points only." + ("" if reached or not limit else f" No run's median reaches the {horizon}-step "
+                                         f"horizon ({fmt(limit)} Lyapunov times)."))
     fig.drawn["counts"] = counts
     return _finish(fig, "Which recipe generates longest? Valid time from held-out test start points", caption)
 
@@ -347,6 +352,65 @@ def around(runs, picks, floors, recipe=None):
                "noise score. " if truth else "") + "Runs per row: " + "; ".join(
         f"{label}, {n_phrase(seeds, series)}" for label, seeds, series in notes) + "."
     return _finish(fig, "Does a long free run stay on the attractor?", caption)
+
+
+def exponents(runs, picks, data, recipe=None, horizon=None):
+    """Is each model chaotic like the data? Left: each model's own largest Lyapunov exponent (``lyapunov_model``)
+    for the contenders (all series) and the Things to try around the generating recipe, against the data's
+    exponent and its 95% interval ``data`` (value, low, high); right: exponent against test valid time, run by
+    run (a chaotic model can follow the data at most about as long as its error takes to grow to the threshold
+    at its own rate)."""
+    value, d_lo, d_hi = data
+    rows = [(L.CONTENDERS[k], picks[k]["variant"], picks[k]["optimizer"], CONTENDER_COLORS[k])
+            for k in L.CONTENDERS if k in picks]
+    if recipe is not None and (runs["base"] == recipe).any():
+        part = runs[(runs["base"] == recipe) & (runs["variant"] != recipe)]
+        rows += [(f"around {recipe}: {variant_label(v, a, val, recipe)}", v, None, "0.45")
+                 for (v, a, val), _ in part.groupby(["variant", "axis", "value"], sort=False)]
+    fig, grid = _figure(1, 2, size=(12, 1.9 + 0.3 * len(rows)), gridspec_kw={"width_ratios": [1.25, 1]})
+    strip, scatter = grid[0]
+    notes = []
+    for ax in (strip, scatter):
+        ax.axvspan(d_lo, d_hi, color="0.8", zorder=0)
+        ax.axvline(value, color="black", ls="--", lw=1, zorder=1)
+        ax.axvline(0.0, color="0.6", ls=":", lw=1, zorder=1)
+    for i, (label, variant, opt, color) in enumerate(rows):
+        p = runs[runs["variant"] == variant]
+        p = p[p["optimizer"] == opt] if opt else p
+        lam = np.where((p["status"] == "diverged").to_numpy(), np.nan, p["lyapunov_model"].to_numpy(dtype=float))
+        _runs(fig, strip, len(rows) - 1 - i, lam, "lyapunov_model", color, horizontal=True, width=0.18,
+              group=f"exponent/{label}")
+        lt = np.where((p["status"] == "diverged").to_numpy(), 0.0, p["vpt_lyapunov_test"].to_numpy(dtype=float))
+        cens = p["vpt_steps_test"].to_numpy(dtype=float) >= horizon if horizon else np.zeros(len(p), bool)
+        ok = np.isfinite(lam)
+        for mask, style in ((ok & ~cens, {"marker": "o", "s": 16, "color": color, "alpha": 0.6, "linewidths": 0}),
+                            (ok & cens, {"s": 26, "edgecolors": color, **CENSORED})):
+            if mask.any():
+                scatter.scatter(lam[mask], lt[mask], gid=f"runs:scatter/{label}", zorder=3, **style)
+        notes.append((label, p["seed"].nunique(), p["data_seed"].nunique() if "data_seed" in p else 1,
+                      int(np.sum(~ok))))
+    strip.set_yticks(range(len(rows)), [r[0] for r in rows][::-1], fontsize=8)
+    strip.set_ylim(-0.6, len(rows) - 0.4)
+    strip.set_xlabel(L.axis_label("lyapunov_model"), fontsize=9)
+    strip.set_title("each model's own exponent", fontsize=9, loc="left")
+    scatter.set_xlabel(L.axis_label("lyapunov_model"), fontsize=9)
+    scatter.set_ylabel(L.axis_label("vpt_lyapunov_test"), fontsize=9)
+    scatter.set_title("against its valid time, run by run", fontsize=9, loc="left")
+    handles = [plt.Rectangle((0, 0), 1, 1, color="0.8", label=f"the data's exponent, {fmt(value)} (95% CI)"),
+               Line2D([], [], color="0.6", ls=":", label="0: not chaotic")]
+    handles += [Line2D([], [], ls="", marker="o", color=CONTENDER_COLORS[k], label=L.CONTENDERS[k])
+                for k in L.CONTENDERS if k in picks]
+    if horizon:
+        handles.append(Line2D([], [], ls="", marker=">", mfc="none", color="0.3",
+                              label="still valid at the horizon (censored)"))
+    fig.legend(handles=_key_handles(handles), loc="outside lower center", ncol=3, fontsize=8, frameon=False)
+    caption = (f"The data's largest Lyapunov exponent is {fmt(value)} per step (95% CI {fmt(d_lo)} to {fmt(d_hi)}, "
+               "grey band); each model's own is measured on its closed loop (Benettin's method with its Jacobians "
+               "along a long free run). Runs per row: " + "; ".join(
+                   f"{label}, {n_phrase(seeds, series)}" + (f", {nan} without an exponent (diverged)" if nan else "")
+                   for label, seeds, series, nan in notes) + ".")
+    return _finish(fig, "Is each model chaotic like the data? Its own largest Lyapunov exponent, and its valid time",
+                   caption)
 
 
 # --- the tutorial's views ----------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from .labels import AXES, METRICS as METRIC_LABELS
 from .settings import BASELINE, NAMED_AXIS, format_value  # noqa: F401  (the tables' columns and variant names)
 
 METRICS = ("train_mse", "val_mse", "nrmse_1", "nrmse_84", "nrmse_200", "nrmse_500", "nrmse_1000",
-           "vpt_steps", "vpt_lyapunov", "spectral_error", "vpt_steps_val", "nrmse_val", "vpt_steps_test", "vpt_lyapunov_test", "nrmse_84_test",
-           "d_stsp", "d_h", "lyapunov_model")
+           "vpt_steps", "vpt_lyapunov", "spectral_error", "vpt_steps_val", "nrmse_val", "vpt_steps_test", "vpt_lyapunov_test",
+           "censored_test", "nrmse_first84_test", "nrmse_at84_test", "d_stsp", "d_h", "lyapunov_model")
 STATUSES = {
     "ok": "trained, and its free-running continuation stayed finite",
     "unstable": "trained (one-step metrics valid), but the continuation overflowed; continuation metrics NaN",
@@ -260,3 +260,13 @@ def timing_split(runs, job_wall=None):
     if job_wall is not None:
         split["start, imports, writing"] = sum(job_wall.values()) - sum(split.values())
     return split
+
+
+def exponent_interval(record):
+    """(exponent, low, high): the generator's largest Lyapunov exponent per sample and its Student-t 95%
+    interval over the independent chains of ``record`` (``results/data/lyapunov.json``); without chains the
+    interval is ± 1.96 standard errors, or empty."""
+    value = float(record["lyapunov_per_sample"])
+    chains = np.asarray(record.get("per_chain") or [], dtype=float)
+    half = ci95(chains) if len(chains) > 1 else 1.96 * float(record.get("stderr") or np.nan)
+    return value, value - half, value + half

@@ -111,3 +111,10 @@ if picks and p.longterm is not None and "d_stsp" in runs:
     save(plots.around(runs, picks, floors, plots.recipe_of(runs)), out.around)
 else:
     placeholder(out.around, "no long free runs scored (no test segment, or longterm: null)")
+
+# --- is each model chaotic like the data: its own exponent against the data's, and its valid time ---------
+if picks and "lyapunov_model" in runs:
+    save(plots.exponents(runs, picks, study.exponent_interval(io.load_json(snakemake.input.lyapunov)),
+                         plots.recipe_of(runs), p.generation["horizon"]), out.exponents)
+else:
+    placeholder(out.exponents, "no models' exponents measured (no test segment, or longterm: null)")

@@ -32,7 +32,7 @@ lyapunov = io.load_lyapunov(snakemake.input.lyapunov)
 figures = {name: os.path.relpath(path, out.parent) for name, path in copies.items()}
 horizon = (snakemake.params.config.get("generation") or {}).get("horizon")  # valid times are censored there
 io.save_text(out, findings.findings_markdown(table, runs, snakemake.params.baseline, lyapunov, figures, floors,
-                                             captions, horizon))
+                                             captions, horizon, exponent=io.load_json(snakemake.input.lyapunov)))
 readme = Path(snakemake.params.readme)
 headline = findings.headline_markdown(table, runs, lyapunov, floors, link=os.path.relpath(out, readme.parent),
                                       horizon=horizon)

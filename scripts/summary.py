@@ -50,6 +50,11 @@ text = [
                                  io.load_json(snakemake.input.attractor[1])["floors"] if snakemake.input.attractor
                                  else None, (cfg.get("generation") or {}).get("horizon")),
     "",
+    "## Is each model chaotic like the data?",
+    "",
+    findings.exponent_question(table, runs, io.load_json(snakemake.input.lyapunov),
+                               (cfg.get("generation") or {}).get("horizon")) or "No models' exponents measured.",
+    "",
     "## Ablations (mean ± 95% CI over seeds; diverged runs counted, not averaged)",
     "",
     Path(snakemake.input.markdown).read_text(),

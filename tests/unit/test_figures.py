@@ -23,7 +23,8 @@ def figures(tables):
     picks = study.contenders(table, runs)
     recipe = plots.recipe_of(runs)
     figs = {"valid_time": plots.valid_time(runs, picks, planted.LYAPUNOV, planted.HORIZON, 10),
-            "around": plots.around(runs, picks, planted.FLOORS, recipe)}
+            "around": plots.around(runs, picks, planted.FLOORS, recipe),
+            "exponents": plots.exponents(runs, picks, (0.01, 0.0097, 0.0103), recipe, planted.HORIZON)}
     for axis in ("hidden", "skip"):
         figs[f"ablation_{axis}"] = plots.ablation(runs, axis, planted.LYAPUNOV, recipe)
     t = np.arange(1200)
@@ -44,14 +45,14 @@ def test_the_planted_study_has_the_contenders_and_the_recipe(tables):
     assert plots.recipe_of(runs) == "recipe"
 
 
-@pytest.mark.parametrize("name", ["valid_time", "around", "ablation_hidden", "ablation_skip", "prediction",
-                                  "longterm"])
+@pytest.mark.parametrize("name", ["valid_time", "around", "exponents", "ablation_hidden", "ablation_skip",
+                                  "prediction", "longterm"])
 def test_each_figure_is_legible(figures, name):
     assert plots.problems(figures[name]) == []
 
 
 def test_titles_ask_a_question_and_axes_speak_words(figures):
-    for name in ("valid_time", "around", "ablation_hidden", "ablation_skip"):
+    for name in ("valid_time", "around", "exponents", "ablation_hidden", "ablation_skip"):
         fig = figures[name]
         assert "?" in fig._suptitle.get_text(), name
         for ax in fig.axes:
@@ -160,3 +161,18 @@ def test_the_attractor_caption_counts_runs_per_row(figures, tables):
     caption = figures["around"].caption
     assert "best RNN (≤ 60 units), 6 runs (3 seeds × 2 series)" in caption
     assert "hidden units 30, 3 runs (3 seeds × 1 series)" in caption
+
+
+def test_the_exponents_figure_draws_every_run_beside_the_datas_band(figures, tables):
+    runs, _ = tables
+    fig = figures["exponents"]
+    groups = {k.split("/", 1)[1]: g for k, g in fig.drawn["groups"].items() if k.startswith("exponent/")}
+    reservoir = groups[labels.CONTENDERS["reservoir"]]
+    assert reservoir["n"] == 6 and reservoir["median"] == pytest.approx(np.median(0.0099 + 0.0001 * np.arange(3)))
+    assert groups["around recipe: " + plots.variant_label("recipe/skip-true", "skip", "true", "recipe")]["n"] == 1
+    assert "2 without an exponent (diverged)" in fig.caption and f"95% CI {study.fmt(0.0097)} to {study.fmt(0.0103)}" in fig.caption
+    # the right panel: one dot per run with an exponent, the censored reservoir's as hollow triangles
+    scatter = fig.axes[1]
+    dots = sum(len(c.get_offsets()) for c in scatter.collections if str(c.get_gid()).startswith("runs:scatter/"))
+    assert dots == int(np.isfinite(runs.loc[runs["variant"].isin(["baseline", "recipe", "reservoir"])
+                                             | (runs["base"] == "recipe"), "lyapunov_model"]).sum()) - 6

@@ -80,7 +80,7 @@ def test_the_worst_run_quoted_is_the_minimum_in_runs(document):
     lowest = study.fmt(float(recipe["vpt_lyapunov_test"].min()))
     headline, table = [line.split(" | ") for line in text.splitlines()
                        if line.startswith(f"| {labels.CONTENDERS['rnn']} |")]
-    assert headline[5] == table[7] == lowest == "1.96"  # 196 steps × 0.01, as runs.csv holds it
+    assert headline[5] == table[8] == lowest == "1.96"  # 196 steps × 0.01, as runs.csv holds it
 
 
 def test_every_number_names_its_statistic(document):
@@ -132,7 +132,48 @@ def test_the_planted_tables_are_what_the_tests_think():
 def test_a_contender_at_the_horizon_is_called_censored():
     runs = planted.runs()  # every reservoir run reaches the horizon
     lines = findings.ranking(findings.contender_rows(planted.table(runs), runs), horizon=planted.HORIZON)
-    assert lines[-1] == (f"Reservoir (echo state network): 6 of 6 runs still valid at the {planted.HORIZON}-step "
-                         "generation horizon (censored): its median valid time is a lower bound.")
+    assert lines[-1] == (f"Reservoir (echo state network): 100% of its test start points and 6 of 6 runs' medians "
+                         f"still valid at the {planted.HORIZON}-step generation horizon (censored): its median valid "
+                         "time is a lower bound.")
+    assert lines[0] == "Longest median valid time: reservoir (echo state network), ≥ 5 Lyapunov times."
+    longer = runs.assign(censored_test=0.0)  # the same valid times scored to a horizon 10 times as long
     assert not any("censored" in line for line in findings.ranking(findings.contender_rows(
-        planted.table(runs), runs), horizon=10 * planted.HORIZON))
+        planted.table(longer), longer), horizon=10 * planted.HORIZON))
+
+
+def test_a_censored_median_reads_as_a_lower_bound_wherever_it_occurs():
+    runs = planted.runs()  # the reservoir's runs all reach the horizon; the recipe's none
+    table = planted.table(runs)
+    text = findings.findings_markdown(table, runs, dict(settings.BASELINE), planted.LYAPUNOV, {}, planted.FLOORS,
+                                      horizon=planted.HORIZON)
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith(f"| {labels.CONTENDERS['reservoir']} |")]
+    assert len(rows) == 2 and rows[0][3] == rows[1][4] == "≥ 5"  # the headline's median and the question's table
+    assert rows[0][6] == rows[1][6] == "100%"  # the share of test start points censored
+    recipe = next(line for line in text.splitlines() if line.startswith(f"| {labels.CONTENDERS['rnn']} |"))
+    assert "≥" not in recipe and "| 0% |" in recipe
+    per_series = next(line for line in text.splitlines() if line.startswith("| 0 | "))
+    assert "**≥ 500** (≥ 5)" in per_series and "**9** (0.09)" in per_series
+    # a median is a lower bound once its middle run is censored, not before
+    part = runs[(runs["variant"] == "recipe")]
+    assert not findings.lower_bound(part, 270) and findings.lower_bound(part, 250)
+    assert not findings.lower_bound(part, None)
+
+
+def test_each_models_exponent_is_set_beside_the_datas():
+    runs = planted.runs()
+    record = {"lyapunov_per_sample": 0.01, "per_chain": [0.0098, 0.0102, 0.0099, 0.0101], "chains": 4}
+    value, lo, hi = study.exponent_interval(record)
+    assert value == 0.01 and lo < 0.01 < hi and hi - lo == pytest.approx(2 * 3.182446 * np.std(record["per_chain"],
+                                                                                             ddof=1) / 2, rel=1e-5)
+    text = findings.exponent_question(planted.table(runs), runs, record)
+    assert text.startswith(f"The data's largest Lyapunov exponent: 0.01 per step (95% CI {study.fmt(lo)} to "
+                           f"{study.fmt(hi)}, 4 chains")
+    rows = {r[1]: r for r in (line.split(" | ") for line in text.splitlines()[2:]) if len(r) > 5}
+    reservoir = rows["reservoir, ridge read-out"]
+    assert reservoir[2] == "6" and reservoir[6] == reservoir[7] == "6 of 6"  # 0.0099-0.0101: chaotic, inside
+    recipe = rows["recipe, L-BFGS"]
+    assert recipe[3] == study.fmt(float(np.median(0.007 + 0.0005 * np.arange(6))))
+    assert recipe[6] == "6 of 6" and recipe[7] == "0 of 6"  # 0.007-0.0095: chaotic, below the data's interval
+    around = rows["recipe/hidden-30, L-BFGS"]
+    assert around[0] == "| around recipe" and around[6] == "0 of 3"  # exponents 0, -0.01, -0.02: none chaotic
+    assert rows["recipe/skip-true, L-BFGS"][5] == "-0.05 to -0.05"  # its one run that trained; two diverged

@@ -61,13 +61,34 @@ def test_valid_time_over_start_points_on_synthetic_continuations():
     assert scores["n_starts"] == 5
     # NRMSE over the first 84 steps (here all 50), averaged over start points
     want = np.mean([np.sqrt((horizon - leave) / horizon) for leave in [3, 10, 20, 40, horizon]])
-    assert scores["nrmse_84_test"] == pytest.approx(want)
+    assert scores["nrmse_first84_test"] == pytest.approx(want)
+    assert scores["censored_test"] == pytest.approx(1 / 5)  # the last start point keeps the whole horizon
+    assert np.isnan(scores["nrmse_at84_test"])  # no step 84 in 50 steps
     cont[5, 0] = np.nan  # an overflowing continuation is invalid from there on
     assert metrics.valid_times(cont, truth, std)[0] == 3
     cont[:, 1] = np.inf
-    assert metrics.valid_times(cont, truth, std)[1] == 0 and np.isnan(metrics.score_starts(cont, truth, std)["nrmse_84_test"])
+    assert metrics.valid_times(cont, truth, std)[1] == 0 and np.isnan(metrics.score_starts(cont, truth, std)["nrmse_first84_test"])
     with pytest.raises(ValueError, match="must both be"):
         metrics.valid_times(cont[:, :2], truth, std)
+
+
+def test_error_at_step_84_is_not_the_error_over_the_first_84_steps():
+    """Jaeger's NRMSE84 is the error at step 84 (row 83), RMS over start points: an error growing
+    exponentially is larger there than its RMS over steps 1-84."""
+    steps, std = 120, 2.0
+    truth = np.zeros((steps, 3))
+    growth = 1e-4 * np.exp(0.05 * np.arange(steps))[:, None] * np.array([1.0, 2.0, -3.0])
+    cont = truth + growth
+    at = metrics.nrmse_at(cont, truth, std)
+    assert at == pytest.approx(1e-4 * np.exp(0.05 * 83) * np.sqrt((1 + 4 + 9) / 3) / std)
+    scores = metrics.score_starts(cont, truth, std)
+    assert scores["nrmse_at84_test"] == at
+    assert scores["nrmse_first84_test"] < at / 2
+    assert scores["censored_test"] == 1.0  # an error of 0.2 std at most: every start point keeps 120 steps
+    assert metrics.nrmse_at(cont, truth, std, step=1) == pytest.approx(1e-4 * np.sqrt(14 / 3) / std)
+    cont[83, 1] = np.inf
+    assert np.isnan(metrics.nrmse_at(cont, truth, std))
+    assert np.isnan(metrics.nrmse_at(cont[:83], truth[:83], std))
 
 
 def test_run_variant_scores_test_and_validation_start_points(series):

@@ -92,9 +92,11 @@ def test_bfgs_follows_scipys_bfgs_on_rosenbrock():
     x0 = np.random.default_rng(0).normal(size=20)
     ours, xs = iterates("bfgs", f, x0, 1000, 1e-8)
     theirs, ys = iterates("scipy", f, x0, 1000, 1e-8)
-    assert len(xs) == ours.nit == theirs.nit and ours.message == theirs.message and ours.success
+    assert len(xs) == ours.nit and ours.message == theirs.message and ours.success
     # rounding of the O(n²) update against minimize's O(n³) one grows along the path: measured 3.6e-13
-    # at iteration 10, 7.7e-12 at 20
+    # at iteration 10, 7.7e-12 at 20; by the end it can cost or save an iteration or two, and how many
+    # depends on the CPU (the same on an Intel Xeon, 147 against 145 on an AMD EPYC)
+    assert abs(ours.nit - theirs.nit) <= 3
     for i in range(20):
         assert relative(xs[i], ys[i]) < 1e-10, i
     assert ours.fun < 1e-18 and theirs.fun < 1e-18

@@ -430,3 +430,22 @@ def test_numbers_are_read_to_the_last_bit(tmp_path):
     runs.to_csv(path, index=False)
     again = verify.read_runs(path)
     assert again.loc[0, "val_mse"] == 0.1 + 0.2 != 0.3
+
+
+def test_the_new_measures_are_compared_and_a_planted_change_in_each_fails():
+    """censored_test (a fraction on the grid of 1/50), the two NRMSE84 yardsticks and the model's own exponent are
+    metrics like any other: bit-identical on the same table, a whole shift of one variant fails naming it."""
+    rng = np.random.default_rng(1)
+    runs = runs_table()
+    n = len(runs)
+    runs = runs.assign(censored_test=rng.integers(0, 4, n) / 50, nrmse_first84_test=0.02 + 0.002 * rng.random(n),
+                       nrmse_at84_test=0.05 + 0.005 * rng.random(n), lyapunov_model=0.006 + 2e-4 * rng.random(n))
+    metrics, _, _ = verify.column_roles(runs, runs)
+    assert {"censored_test", "nrmse_first84_test", "nrmse_at84_test", "lyapunov_model"} <= set(metrics)
+    assert verify.compare(runs.copy(), runs).ok
+    for column, shift in (("censored_test", 0.2), ("nrmse_at84_test", 0.05), ("lyapunov_model", 0.003)):
+        rerun = runs.copy()
+        rerun.loc[at(rerun, "hidden-5", "bfgs"), column] += shift
+        result = verify.compare(rerun, runs)
+        assert not result.ok and [(d.group, d.what) for d in result.differences] == [
+            (("hidden-5", 0, "bfgs"), column)], column

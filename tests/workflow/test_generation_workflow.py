@@ -103,7 +103,7 @@ def test_every_run_is_scored_on_the_test_and_validation_start_points_and_the_att
     tutorial = fine[(fine["variant"] == "baseline") & (fine["optimizer"] == "sgd")]
     assert tutorial["d_h"].min() > reservoir["d_h"].max() and tutorial["d_stsp"].min() > floor
     table = pd.read_csv(study / "results/tables/ablation.csv", dtype={"data_seed": str})
-    for metric in ("vpt_steps_test", "vpt_lyapunov_test", "nrmse_84_test", "vpt_steps_val", "d_stsp", "d_h"):
+    for metric in ("vpt_steps_test", "vpt_lyapunov_test", "nrmse_first84_test", "nrmse_at84_test", "censored_test", "vpt_steps_val", "d_stsp", "d_h"):
         assert {f"{metric}_mean", f"{metric}_median", f"{metric}_min", f"{metric}_ci95"} <= set(table.columns)
     pooled = table[(table["data_seed"] == study_module.POOLED) & (table["variant"] == "reservoir")].iloc[0]
     assert pooled["n"] == 4 and pooled["n_series"] == 2

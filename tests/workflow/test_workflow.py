@@ -52,11 +52,11 @@ def test_runs_table_has_one_row_per_variant_optimizer_seed(study):
     runs = read_runs(study)
     required = ["variant", "base", "axis", "value", "data_seed", "optimizer", "seed", "restart", "backend", "status",
                 "train_mse", "val_mse", "nrmse_1", "nrmse_84", "vpt_steps", "vpt_lyapunov", "spectral_error",
-                "train_seconds", "bfgs_iterations", "vpt_steps_test", "vpt_lyapunov_test", "nrmse_84_test", "n_starts",
+                "train_seconds", "bfgs_iterations", "vpt_steps_test", "vpt_lyapunov_test", "nrmse_first84_test", "nrmse_at84_test", "censored_test", "n_starts",
                 "d_stsp", "d_h", "job_compile_seconds", *settings.BASELINE]  # every row says what was run
     assert set(required) <= set(runs.columns), set(required) - set(runs.columns)
     # NRMSE at h steps only for the h within the horizon (150): 1 and 84, not 200, 500, 1000.
-    assert {c for c in runs.columns if c.startswith("nrmse_")} == {"nrmse_1", "nrmse_84", "nrmse_84_test", "nrmse_val"}
+    assert {c for c in runs.columns if c.startswith("nrmse_")} == {"nrmse_1", "nrmse_84", "nrmse_first84_test", "nrmse_at84_test", "nrmse_val"}
     # the test segment's start points: 3 of them, each free-running 50 steps
     assert set(runs["n_starts"]) == {TINY["generation"]["starts"]}
     scored = runs[runs["status"] == "ok"]

@@ -111,6 +111,11 @@ rule figures:
             caption="../report/around.rst",
             category="Generation",
         ),
+        exponents=report(
+            "results/figures/exponents.png",
+            caption="../report/exponents.rst",
+            category="Generation",
+        ),
     log:
         "logs/figures.log",
     benchmark:

@@ -16,6 +16,7 @@ STUDY_FIGURES = [
     "generation_attractors",
     "generation_longterm",
     "around",
+    "exponents",
 ]
 PUBLISHED_FIGURES |= {name: name for name in STUDY_FIGURES}
 
