@@ -297,7 +297,7 @@ def generation_question(table, runs, lyapunov, floors=None, horizon=None):
             lines.append(f"- {_target_verdict(key, picks[key][0], runs)}")
     if "reservoir" in picks:
         r = picks["reservoir"][0]
-        if "nrmse_at84_test_median" in r:
+        if np.isfinite(r.get("nrmse_at84_test_median", np.nan)):  # a horizon of 84 steps or more
             lines.append(f"- The reservoir's error at free-running step 84 (Jaeger's NRMSE84 on the study's start "
                          f"points and coordinates), median {fmt(r['nrmse_at84_test_median'])} over its runs; Jaeger's "
                          "own protocol, rerun here, is in the anchors table.")

@@ -17,7 +17,7 @@ turns a rule's row into what a cluster job asks for, with stated headroom:
 and rules without measurements stay as they were. ``out_of_resources(log_text)`` reads a failed
 run's Snakemake log and says, for each cluster job that ran out of memory or time, what to raise.
 
-CLI: ``python -m rnn.resources BENCHMARKS --profile profiles/slurm/config.yaml`` (README, "On a cluster").
+CLI: ``python -m rnn.resources BENCHMARKS --profile profiles/slurm/config.yaml`` (docs/cluster.md).
 """
 
 import argparse
@@ -125,7 +125,7 @@ def out_of_resources(log_text):
                               f"(SLURM job {fields.get('external_jobid', '?')}, log {logs[-1] if logs else '?'}): "
                               f"raise its {resource} (now {now or 'unset'}) in set-resources: {rule}: of the "
                               "cluster profile (profiles/slurm/config.yaml), or regenerate the sizes from the "
-                              "benchmarks (README, \"On a cluster\"); then rerun the same command.")
+                              "benchmarks (docs/cluster.md); then rerun the same command.")
     return advice
 
 

@@ -177,3 +177,11 @@ def test_each_models_exponent_is_set_beside_the_datas():
     around = rows["recipe/hidden-30, L-BFGS"]
     assert around[0] == "| around recipe" and around[6] == "0 of 3"  # exponents 0, -0.01, -0.02: none chaotic
     assert rows["recipe/skip-true, L-BFGS"][5] == "-0.05 to -0.05"  # its one run that trained; two diverged
+
+
+def test_the_reservoirs_error_at_step_84_is_named_as_jaegers_yardstick(document):
+    _, _, text = document
+    line = next(line for line in text.splitlines() if "free-running step 84" in line)
+    assert "(Jaeger's NRMSE84 on the study's start points and coordinates), median 0.7 over its runs" in line
+    head = next(line for line in text.splitlines() if line.startswith("|  | variant | optimizer |"))
+    assert "NRMSE at step 84 (Jaeger's)" in head and "NRMSE over steps 1-84" in head

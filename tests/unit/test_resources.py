@@ -162,7 +162,7 @@ def test_out_of_resources_says_what_to_raise(tmp_path):
     assert resources.out_of_resources(log) == [
         f"rule figures ran out of memory on the cluster (SLURM job 12, log {logs / '12.log'}): raise its mem_mb "
         "(now 700) in set-resources: figures: of the cluster profile (profiles/slurm/config.yaml), or regenerate "
-        "the sizes from the benchmarks (README, \"On a cluster\"); then rerun the same command."]
+        "the sizes from the benchmarks (docs/cluster.md); then rerun the same command."]
     assert resources.out_of_resources("Building DAG of jobs...\nNothing to be done.\n") == []
 
 

@@ -1,6 +1,6 @@
 """The study on SLURM: the real Snakemake CLI with profiles/slurm against a live single-node cluster.
 
-The cluster is ``.ci/slurm/cluster``'s (README, "On a cluster"). ``.ci/run`` starts it for CI and sets
+The cluster is ``.ci/slurm/cluster``'s (docs/cluster.md). ``.ci/run`` starts it for CI and sets
 RNN_STUDY_REQUIRE_SLURM=1; elsewhere the ``cluster`` fixture starts it where SLURM is installed and
 we are root, and stops it afterwards. Without a cluster the cluster tests are skipped, saying why;
 with RNN_STUDY_REQUIRE_SLURM=1 they fail instead. The checks of the profile itself need no cluster.
@@ -144,7 +144,7 @@ def test_the_profile_sizes_every_cluster_rule_from_measurements(tmp_path):
         assert rule in threads, rule
         # every rule of the default study is sized from a measurement (bench is not run by it)
         measured = re.search(rf"^  {rule}:  # (\d+) jobs?: max_rss", text, re.M)
-        assert measured or rule == "bench", f"rule {rule} has no measured size: regenerate (README, On a cluster)"
+        assert measured or rule == "bench", f"rule {rule} has no measured size: regenerate (docs/cluster.md)"
 
 
 # --- the study on the cluster ---------------------------------------------------------------------
