@@ -180,10 +180,10 @@ def free_runs(net, w_out, segments, teacher, horizon, readout):
     return out
 
 
-def nrmse_at(prediction, truth, sigma, step_=84):
+def nrmse_at(prediction, truth, sigma, at=84):
     """Jaeger's NRMSE at one free-running step (Report Eq. 25): sqrt(mean over runs of the squared error at
-    step ``step_`` (1-based)) / sigma; ``prediction``, ``truth`` (runs, steps)."""
-    err = np.asarray(prediction)[:, step_ - 1] - np.asarray(truth)[:, step_ - 1]
+    step ``at`` (1-based)) / sigma; ``prediction``, ``truth`` (runs, steps)."""
+    err = np.asarray(prediction)[:, at - 1] - np.asarray(truth)[:, at - 1]
     with np.errstate(over="ignore", invalid="ignore"):
         value = float(np.sqrt(np.mean(err ** 2)) / sigma)
     return value if math.isfinite(value) else math.inf
@@ -206,7 +206,7 @@ def series(s, length):
     return data.mackey_glass(s["discard"] + length, tau=s["tau"], seed=s["seed"])[0][s["discard"]:, 0]
 
 
-def test_segments(p):
+def trial_segments(p):
     """(runs, teacher + horizon) consecutive segments of a new run of the system (``series.test_seed``)."""
     t = p["testing"]
     width = t["teacher"] + t["horizon"]
@@ -218,7 +218,7 @@ def evaluate(p, seed, train_series=None, segments=None):
     """One network seed of protocol ``p``: {seed, nrmse84, nrmse_first84_mean, train_nrmse}."""
     t = p["testing"]
     train_series = series(p["series"], p["training"]["length"]) if train_series is None else train_series
-    segments = test_segments(p) if segments is None else segments
+    segments = trial_segments(p) if segments is None else segments
     net = network(p, seed)
     w_out, train_nrmse = train(net, train_series, p["training"])
     pred = free_runs(net, w_out, segments, t["teacher"], t["horizon"], p["training"]["readout"])
@@ -233,7 +233,7 @@ def run_protocol(p):
     """Every network seed of protocol ``p``: the protocol, the paper's number and the measured ones."""
     start = time.process_time()
     train_series = series(p["series"], p["training"]["length"])
-    segments = test_segments(p)
+    segments = trial_segments(p)
     per_seed = [evaluate(p, s, train_series, segments) for s in p["seeds"]]
     values = np.array([r["nrmse84"] for r in per_seed])
     median, worst = float(np.median(values)), float(np.max(values))

@@ -100,7 +100,7 @@ def test_free_runs_side_by_side_equal_runs_one_by_one():
     net = anchors.network(p, 0)
     series = anchors.series(p["series"], 300)
     w_out, _ = anchors.train(net, series, p["training"])
-    segments = anchors.test_segments(p)
+    segments = anchors.trial_segments(p)
     together = anchors.free_runs(net, w_out, segments, 100, 84, "states")
     alone = np.vstack([anchors.free_runs(net, w_out, s[None], 100, 84, "states") for s in segments])
     # the same up to summation order (a matrix product of 3 columns or of 1), grown a little by the free run
