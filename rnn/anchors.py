@@ -191,7 +191,7 @@ def nrmse_at(prediction, truth, sigma, at=84):
 
 def nrmse_over(prediction, truth, sigma, steps=84):
     """The other yardstick, for contrast: the mean over runs of each run's RMS error over its first ``steps``
-    free-running steps, / sigma (what the study's ``nrmse_84_test`` reports)."""
+    free-running steps, / sigma (the yardstick of the study's ``nrmse_first84_test``)."""
     err = np.asarray(prediction)[:, :steps] - np.asarray(truth)[:, :steps]
     with np.errstate(over="ignore", invalid="ignore"):
         value = float(np.mean(np.sqrt(np.mean(err ** 2, axis=1))) / sigma)
