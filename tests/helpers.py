@@ -29,6 +29,7 @@ TINY = {
     "curve_every": 10,
     "baseline": {"hidden": 6, "nonlinearity": "tanh", "lr": 0.3, "epochs": 30, "bfgs_maxiter": 20},
     "ablations": {"hidden": [3], "nonlinearity": ["relu"], "skip": [True], "lr": [0.1]},
+    "anchors": [],  # the anchors' own workflow test runs a tiny protocol (tests/workflow/test_anchors_workflow.py)
 }
 
 
