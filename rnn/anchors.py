@@ -353,6 +353,25 @@ def table(records):
     return "\n".join(rows) + "\n"
 
 
+def findings_text(records):
+    """The findings' section on the classic results (``""`` without records): the table, what each protocol file
+    assumes where its source is silent or unread, and how the yardstick differs from the study's own."""
+    if not records:
+        return ""
+    lines = [table(records)]
+    for record in records:
+        n = len(record.get("assumptions") or [])
+        lines.append(f"- `config/anchors/{record['name']}.yaml` ({record['source'].split(',')[0]}): "
+                     + (f"{n} assumption{'s' if n != 1 else ''} where the source is silent or could not be read, "
+                        "listed in the file." if n else "every parameter from the source."))
+    lines += ["", "NRMSE84 here is Jaeger's: the error at the 84th free-running step after a teacher-forced "
+              "warm-up, root-mean-squared over the trials, divided by the series' standard deviation, in the "
+              "generator's own coordinates, with his network, training length and read-out (docs/anchors.md). The "
+              "study's own reservoir reports the same step's error on its test start points (`nrmse_at84_test`) "
+              "and, apart, the RMS over steps 1-84 (`nrmse_first84_test`), which is smaller."]
+    return "\n".join(lines)
+
+
 def main(argv=None):
     """``python -m rnn.anchors FILE...``: run each protocol file, print the table and the CPU time."""
     import sys

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from rnn import findings, io, plots, provenance
+from rnn import anchors, findings, io, plots, provenance
 
 io.job_logging(snakemake.log[0])
 runs = io.load_csv(snakemake.input.runs, ["variant", "optimizer", "status"])
@@ -29,10 +29,15 @@ if snakemake.input.attractor:  # the reference's embedding, floor and ceilings o
     io.copy_file(snakemake.input.attractor[1], snakemake.output.attractor[0])
     floors = io.load_json(snakemake.input.attractor[1])["floors"]
 lyapunov = io.load_lyapunov(snakemake.input.lyapunov)
+records = []
+for src, dst in zip(snakemake.input.anchors, snakemake.output.anchors):  # Jaeger's protocols, rerun (rule anchors)
+    io.copy_file(src, dst)
+    records.append(io.load_json(src))
 figures = {name: os.path.relpath(path, out.parent) for name, path in copies.items()}
 horizon = (snakemake.params.config.get("generation") or {}).get("horizon")  # valid times are censored there
 io.save_text(out, findings.findings_markdown(table, runs, snakemake.params.baseline, lyapunov, figures, floors,
-                                             captions, horizon, exponent=io.load_json(snakemake.input.lyapunov)))
+                                             captions, horizon, exponent=io.load_json(snakemake.input.lyapunov),
+                                             anchors=anchors.findings_text(records)))
 readme = Path(snakemake.params.readme)
 headline = findings.headline_markdown(table, runs, lyapunov, floors, link=os.path.relpath(out, readme.parent),
                                       horizon=horizon)

@@ -211,3 +211,18 @@ def test_the_table_sets_the_study_beside_the_paper():
     lines = anchors.table([record]).splitlines()
     assert lines[0].startswith("| protocol | units | training samples | paper's NRMSE84 |")
     assert lines[2] == ("| jaeger2001-3000 | 400 | 3000 | 2.8e-4 (Report 6.4, p. 35) | 5.6e-4 (5 seeds) | inf | 2 |")
+
+
+def test_the_findings_section_names_each_files_assumptions_and_the_yardstick():
+    record = {"name": "jaeger-haas2004", "source": "H. Jaeger and H. Haas, Harnessing nonlinearity, 2004",
+              "assumptions": ["units as quoted", "training carried over"],
+              "protocols": [{"name": "jaeger-haas2004", "protocol": {"network": {"units": 1000},
+                                                                      "training": {"length": 3000}},
+                             "paper": {"nrmse84": 6.3e-5, "where": "Science"}, "seeds": [{}] * 5,
+                             "nrmse84_median": 1e-2, "nrmse84_worst": 150.0, "ratio_median": 159.0}]}
+    text = anchors.findings_text([record])
+    assert text.startswith(anchors.table([record]))
+    assert ("- `config/anchors/jaeger-haas2004.yaml` (H. Jaeger and H. Haas): 2 assumptions where the source is "
+            "silent or could not be read, listed in the file.") in text
+    assert "the error at the 84th free-running step" in text and "`nrmse_first84_test`" in text
+    assert anchors.findings_text([]) == ""

@@ -28,6 +28,7 @@ rule publish:
         attractor=attractor_files,
         ablation=rules.aggregate.output.ablation,
         figures=expand("results/figures/{name}.png", name=PUBLISHED_FIGURES),
+        anchors=anchor_outputs(),
     output:
         findings="results/published/findings.md",
         figures=expand(
@@ -39,6 +40,7 @@ rule publish:
         config="results/published/config.yaml",
         attractor=(["results/published/attractor.json"] if LONGTERM else []),
         environment="results/published/environment.json",
+        anchors=expand("results/published/anchors/{anchor}.json", anchor=ANCHORS),
     log:
         "logs/publish.log",
     benchmark:
@@ -46,7 +48,7 @@ rule publish:
     conda:
         "../envs/rnn.yaml"
     params:
-        code=code("findings", "labels", "plots", "provenance", "io", script="publish"),
+        code=code("findings", "labels", "plots", "provenance", "io", "anchors", script="publish"),
         baseline=VARIANTS["baseline"]["settings"],
         config=config,
         readme="README.md",
