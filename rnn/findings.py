@@ -32,7 +32,7 @@ END = "<!-- findings:end -->"
 RNN_MAX_HIDDEN = L.RNN_MAX_HIDDEN
 CONTENDERS = L.CONTENDERS
 # Goals, in Lyapunov times: the median over weight seeds on every series; and the lowest run
-TARGETS = {"rnn": {"median": 2.0, "lowest": 0.5}, "reservoir": {"median": 5.0}}
+TARGETS = {"rnn": {"median": 3.5, "lowest": 1.0}, "reservoir": {"median": 5.0}}  # issue 26: 3.5, none below 1
 ERROR, TIME = "val_mse", "vpt_lyapunov_test"
 
 
