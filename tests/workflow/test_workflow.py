@@ -36,7 +36,7 @@ AXES = ["hidden", "nonlinearity", "skip", "lr"]
 OPTIMIZERS = TINY["optimizers"]
 SEEDS = TINY["seeds"]
 STUDY_FIGURES = ["prediction", "learning_curves", "attractor", "continuation_best", "valid_time",
-                 "generation_continuations", "generation_attractors", "generation_longterm", "around"]
+                 "generation_continuations", "generation_attractors", "generation_longterm", "around", "exponents"]
 PLOT_RULES = {"plot_variant", "plot_ablation", "figures"}
 
 

@@ -16,6 +16,7 @@ os.environ.update(
     )
 )
 
+from rnn import anchors as anchor_protocols
 from rnn import backends, io, provenance, resources, settings
 
 # glibc's malloc keeps freed buffers for the next call instead of faulting them back in from the
@@ -183,6 +184,30 @@ def primary(pattern):
 def attractor_files(wildcards):
     """The reference trajectory and its record, where long free runs are scored."""
     return list(rules.attractor.output) if LONGTERM else []
+
+
+def load_anchors(paths):
+    """{name: validated protocol file} of the config's `anchors` list; a bad file stops the run here."""
+    found, where = {}, {}
+    for path in paths:
+        name = Path(path).stem
+        if name in found:
+            raise WorkflowError(
+                f"Invalid config: anchors: {where[name]} and {path} would both write results/anchors/{name}.json"
+            )
+        try:
+            found[name], where[name] = anchor_protocols.load(path), path
+        except anchor_protocols.ProtocolError as exc:
+            raise WorkflowError(f"Invalid config: anchors: {exc}") from None
+    return found
+
+
+ANCHORS = load_anchors(config["anchors"])
+
+
+def anchor_outputs():
+    """The anchors' records, one per protocol file: part of the default target."""
+    return expand("results/anchors/{anchor}.json", anchor=ANCHORS)
 
 
 def study_outputs():

@@ -48,7 +48,15 @@ rule publish:
     conda:
         "../envs/rnn.yaml"
     params:
-        code=code("findings", "labels", "plots", "provenance", "io", "anchors", script="publish"),
+        code=code(
+            "findings",
+            "labels",
+            "plots",
+            "provenance",
+            "io",
+            "anchors",
+            script="publish",
+        ),
         baseline=VARIANTS["baseline"]["settings"],
         config=config,
         readme="README.md",
