@@ -9,6 +9,20 @@ start points:
     mse = mean over t in {washout, washout + stride, ...} < T - R, r in [0, R) of (y_t^(r) - x_{t+1+r})^2
 
 y_t^(0) is the ordinary one-step prediction, so R = 1 with washout 0 is exactly the one-step loss.
+
+Teacher forcing inside the closed loop (off by default; ``forcing``, ``forced_run``): the
+data-inferred state j steps into the continuation from t is the teacher-forced one, h_{t+j} and the
+input then fed, u_{t+j+1} (already computed: the states the start points are taken from). After
+step j = 0 .. R-2 the continuation's state and fed-back prediction are mixed,
+
+    h <- (1 - a_j) h + a_j h_{t+j},    y <- (1 - a_j) y + a_j u_{t+j+1},
+
+a_j = ``rollout_forcing`` (alpha), or 1 at j = tau, 2 tau, ... (tau = ``rollout_forcing_interval``),
+
+and every prediction is scored before its mixing: generalized teacher forcing (Hess et al. 2023, alpha
+fixed here) and sparse teacher forcing (Mikhaeil et al. 2022) of the hidden state, not only of the input.
+a = 1 at every step is the one-step loss over the windows [t, t + R).
+
 All start points run side by side: the closed loop's states are (K, N, H), models first, so that
 each step's recurrent product is one batched matrix product with nothing to transpose.
 
@@ -17,7 +31,9 @@ the closed loop carries dz (dL/d pre-activation) and the total gradient of the f
 prediction; what reaches the start states h_t is then back-propagated through the teacher-forced
 recurrence (``rnn.model.backprop_states``); every weight gradient is a contraction outside the
 loops. ``gradient="autodiff"`` takes ``pytensor.grad`` through both loops instead (same numbers,
-slower), for cross-checks.
+slower), for cross-checks. With forcing, what reaches a mixed state is split between the model's
+state (1 - a_j) and the teacher-forced one (a_j), which joins the start states' in the teacher-forced
+recurrence.
 """
 
 import numpy as np
@@ -161,8 +177,10 @@ def forced_run(spec, p, y0, h0, alpha, u_data, h_data):
         h_t = hidden_step(spec, _batched_drive(y_in, q), h_in, q["w_hh"])
         return batched_predictions(spec, y_in, h_t, q), h_t
 
-    return pytensor.scan(step, sequences=[pt.as_tensor(alpha), u_data, h_data], outputs_info=[y0, h0],
-                         non_sequences=list(p.values()), strict=True, return_updates=False)
+    ys, hs = pytensor.scan(step, sequences=[pt.as_tensor(alpha), u_data, h_data], outputs_info=[y0, h0],
+                           non_sequences=list(p.values()), strict=True, return_updates=False)
+    n = len(alpha)  # the static length, which the hand-written gradient reads
+    return pt.specify_shape(ys, (n, *y0.type.shape)), pt.specify_shape(hs, (n, *h0.type.shape))
 
 
 def loss_terms(spec, x, p, noise, steps=None, gradient="bptt"):
