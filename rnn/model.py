@@ -76,6 +76,8 @@ class Spec:
     rollout_steps: int = BASELINE["rollout_steps"]  # closed-loop continuations of the training loss (1: one-step)
     rollout_stride: int = BASELINE["rollout_stride"]  # start them from every stride-th teacher-forced state
     rollout_coverage: int | None = BASELINE["rollout_coverage"]  # at horizon R, every max(stride, ceil(R / C))-th
+    rollout_forcing: float = BASELINE["rollout_forcing"]  # closed loop's state mixed (1 - a) model + a teacher-forced
+    rollout_forcing_interval: int | None = BASELINE["rollout_forcing_interval"]  # replaced by the teacher-forced one every n steps
     washout: int = BASELINE["washout"]  # teacher-forced steps before the first rollout start or ridge-fit row
 
     def __post_init__(self):

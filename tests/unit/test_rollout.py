@@ -7,9 +7,9 @@ import pytest
 from rnn import train
 from rnn.data import mackey_glass
 from rnn.model import Spec, init_params, penalty
-from rnn.rollout import check_rollout, stride
+from rnn.rollout import check_rollout, forcing, stride
 
-from numpy_model import np_free_run, np_teacher_forced, random_params, rel_err, slot
+from numpy_model import np_free_run, np_step, np_teacher_forced, random_params, rel_err, slot
 
 T = 50
 
@@ -214,3 +214,124 @@ def test_schedule_runs_every_horizon_with_its_share_of_iterations(compiled_model
     final = compiled_model(spec, 2, T).loss_and_grad(x, out["lbfgs"]["params"])[1]
     assert np.all(final < compiled_model(spec, 2, T).loss_and_grad(x, start)[1])
     assert not np.array_equal(fixed["lbfgs"]["params"]["w_hh"], out["lbfgs"]["params"]["w_hh"])
+
+
+# --- teacher forcing of the closed loop (rollout_forcing, rollout_forcing_interval) ---------------------------
+
+def np_forced_mse(spec, x, q, steps, alpha, u=None):
+    """The forced closed-loop loss of one model, the slow way: after its j-th step the state and the
+    prediction to be fed back are mixed, (1 - alpha[j]) model + alpha[j] teacher-forced; loss before mixing."""
+    u = x if u is None else u
+    hs, ys = np_teacher_forced(spec, u, q)
+    errors = []
+    for t in range(spec.washout, len(x) - steps, spec.rollout_stride):
+        h, y, predictions = hs[t], ys[t], [ys[t]]
+        for j in range(steps - 1):
+            a = alpha[j]
+            h, y = np_step(spec, (1 - a) * y + a * u[t + j + 1, 0], (1 - a) * h + a * hs[t + j], q)
+            predictions.append(y)
+        errors.append(np.array(predictions) - x[t + 1:t + 1 + steps, 0])
+    return float(np.mean(np.square(errors)))
+
+
+FORCED = {
+    "gtf": Spec(rollout_stride=2, hidden=4, rollout_steps=7, washout=5, rollout_forcing=0.3),
+    "sparse": Spec(rollout_stride=3, hidden=4, rollout_steps=9, washout=4, rollout_forcing_interval=3, skip=True),
+    "both_relu": Spec(rollout_stride=2, hidden=3, rollout_steps=6, washout=2, rollout_forcing=0.2,
+                      rollout_forcing_interval=2, nonlinearity="relu", skip=True),
+    "gtf_short": Spec(rollout_stride=1, hidden=3, rollout_steps=2, washout=2, rollout_forcing=0.5),
+}
+
+
+def test_forcing_is_off_by_default_and_its_schedule_is_as_documented():
+    assert forcing(Spec(rollout_steps=128), 128) is None
+    assert forcing(Spec(rollout_forcing=0.25), 4).tolist() == [0.25, 0.25, 0.25]
+    assert forcing(Spec(rollout_forcing_interval=3), 8).tolist() == [0, 0, 0, 1, 0, 0, 1]
+    assert forcing(Spec(rollout_forcing=0.1, rollout_forcing_interval=2), 6).tolist() == [0.1, 0.1, 1, 0.1, 1]
+
+
+@pytest.mark.parametrize("name", FORCED)
+def test_forced_rollout_loss_matches_numpy_transcription(compiled_model, x, name):
+    spec = FORCED[name]
+    params = random_params(spec, 2, seed=11, scale=0.5)
+    noise = {"x": np.random.default_rng(3).normal(0, 0.05, (T, 2))} if spec.input_noise else None
+    _, mse, _ = compiled_model(spec, 2, T).loss_and_grad(x, params, noise)
+    alpha = forcing(spec, spec.rollout_steps)
+    for k in range(2):
+        assert mse[k] == pytest.approx(np_forced_mse(spec, x, slot(params, k), spec.rollout_steps, alpha), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", FORCED)
+def test_forced_gradient_by_hand_matches_finite_differences_and_pytensor_grad(compiled_model, x, name):
+    spec = FORCED[name]
+    params = random_params(spec, 1, seed=12, scale=0.5)
+    compiled = compiled_model(spec, 1, T)
+    _, mse, grads = compiled.loss_and_grad(x, params)
+    if spec.nonlinearity != "relu":  # pytensor.grad through the closed-loop scan is off at relu (above)
+        auto = compiled_model(spec, 1, T, gradient="autodiff").loss_and_grad(x, params)
+        assert rel_err(mse, auto[1]) < 1e-13
+        for n in params:
+            assert rel_err(grads[n], auto[2][n]) < 1e-10, n
+    eps = 1e-6
+    for n, value in params.items():
+        fd = np.zeros_like(value)
+        for i in np.ndindex(value.shape):
+            plus, minus = {**params, n: value.copy()}, {**params, n: value.copy()}
+            plus[n][i] += eps
+            minus[n][i] -= eps
+            fd[i] = (compiled.loss_and_grad(x, plus)[0][0] - compiled.loss_and_grad(x, minus)[0][0]) / (2 * eps)
+        assert rel_err(grads[n], fd) < 2e-6, f"{n}: by hand {grads[n].ravel()} vs fd {fd.ravel()}"
+
+
+def test_forced_gradient_with_input_noise_and_stacked_models(compiled_model, x):
+    """The data states are those of the noisy inputs (what teacher forcing feeds); each model its own."""
+    spec = Spec(rollout_stride=2, hidden=4, rollout_steps=6, washout=3, input_noise=0.05, rollout_forcing=0.4,
+                rollout_forcing_interval=4)
+    params = random_params(spec, 2, seed=13, scale=0.5)
+    noise = {"x": np.random.default_rng(4).normal(0, 0.05, (T, 2))}
+    _, mse, grads = compiled_model(spec, 2, T).loss_and_grad(x, params, noise)
+    auto = compiled_model(spec, 2, T, gradient="autodiff").loss_and_grad(x, params, noise)
+    for k in range(2):
+        u = x + noise["x"][:, k:k + 1]
+        assert mse[k] == pytest.approx(np_forced_mse(spec, x, slot(params, k), 6, forcing(spec, 6), u=u), rel=1e-12)
+    for n in params:
+        assert rel_err(grads[n], auto[2][n]) < 1e-10, n
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_forcing_that_never_mixes_is_the_plain_closed_loop(compiled_model, x, skip):
+    """An interval past the horizon: the forced graph, with every alpha 0, gives the plain loss and gradient."""
+    plain = Spec(rollout_stride=2, hidden=4, rollout_steps=6, washout=3, skip=skip)
+    never = Spec(rollout_stride=2, hidden=4, rollout_steps=6, washout=3, skip=skip, rollout_forcing_interval=50)
+    params = random_params(plain, 2, seed=14, scale=0.5)
+    a, b = compiled_model(plain, 2, T).loss_and_grad(x, params), compiled_model(never, 2, T).loss_and_grad(x, params)
+    assert rel_err(b[1], a[1]) < 1e-14
+    for n in params:
+        assert rel_err(b[2][n], a[2][n]) < 1e-12, n
+
+
+@pytest.mark.parametrize("setting", [{"rollout_forcing": 1.0}, {"rollout_forcing": 1.0, "rollout_forcing_interval": 2}])
+def test_forcing_every_step_is_the_one_step_loss_over_the_windows(compiled_model, x, setting):
+    """alpha = 1 (whatever the interval): every prediction is the teacher-forced one-step prediction, so the
+    loss is the one-step error averaged over the windows [t, t + R) of the start points t, and its gradient
+    is the one-step loss's with those weights (here: one window per step, stride = R, washout 0)."""
+    R = 5
+    spec = Spec(hidden=4, rollout_steps=R, rollout_stride=R, washout=0, skip=True, **setting)
+    params = random_params(spec, 2, seed=15, scale=0.5)
+    _, mse, grads = compiled_model(spec, 2, T).loss_and_grad(x, params)
+    n_windows = len(range(0, T - R, R))  # the one-step loss over its first n_windows * R predictions
+    short = x[:n_windows * R + 1]
+    one = compiled_model(Spec(hidden=4, skip=True, l2=spec.l2), 2, len(short)).loss_and_grad(short, params)
+    assert rel_err(mse, one[1]) < 1e-12
+    for n in params:
+        assert rel_err(grads[n], one[2][n]) < 1e-10, n
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("rollout_forcing", 1.5, "maximum of 1"), ("rollout_forcing", -0.1, "minimum of 0"),
+    ("rollout_forcing", "0.1", "not of type"), ("rollout_forcing_interval", 0, "minimum of 1"),
+    ("rollout_forcing_interval", 2.5, "not of type"),
+])
+def test_forcing_settings_are_checked_by_name(key, value, message):
+    with pytest.raises(ValueError, match=rf"{key}: .*{message}"):
+        Spec(**{key: value})
