@@ -191,9 +191,14 @@ def _percent(share):
     return "–" if not np.isfinite(share) else f"{100 * share:.3g}%"
 
 
+def at_least(part, horizon):
+    """"≥ " where the median of these runs is censored at the ``horizon`` (``lower_bound``), else ""."""
+    return "≥ " if lower_bound(part, horizon) else ""
+
+
 def median_text(part, horizon, lyapunov=None):
     """The median test valid time in Lyapunov times, "≥ x" where it is censored (``lower_bound``)."""
-    return ("≥ " if lower_bound(part, horizon) else "") + fmt(_median(_lyapunov_times(part, lyapunov)))
+    return at_least(part, horizon) + fmt(_median(_lyapunov_times(part, lyapunov)))
 
 
 def _median_mean(row, metric):
@@ -269,7 +274,7 @@ def generation_question(table, runs, lyapunov, floors=None, horizon=None):
         lt = _lyapunov_times(part, lyapunov)
         m, lo, hi = L.bootstrap_median(lt)
         cells = [CONTENDERS[key], f"{row['variant']} ({hidden} units)", L.optimizer(row["optimizer"]), str(len(part)),
-                 ("≥ " if lower_bound(part, horizon) else "") + fmt(m), f"{fmt(lo)} to {fmt(hi)}",
+                 at_least(part, horizon) + fmt(m), f"{fmt(lo)} to {fmt(hi)}",
                  _percent(censored_share(part)), f"{int(np.sum(lt < 0.5))} of {len(lt)}", fmt(float(np.min(lt)))]
         if long:
             cells += [_median_mean(row, "d_stsp"), _median_mean(row, "d_h")]
@@ -374,7 +379,7 @@ def series_table(table, runs, lyapunov=None, horizon=None):
             part = part[part["data_seed"] == d].sort_values("seed")
             steps = np.where(part["status"] == "diverged", np.nan, part["vpt_steps_test"].to_numpy(dtype=float))
             kept = np.nan_to_num(steps, nan=0.0)
-            bound = "≥ " if lower_bound(part, horizon) else ""
+            bound = at_least(part, horizon)
             cells.append(", ".join(f"{v:g}" if np.isfinite(v) else "diverged" for v in steps)  # steps: whole or half
                          + f": **{bound}{float(np.median(kept)):g}** ({median_text(part, horizon, lyapunov)})")
         rows.append(cells)
@@ -505,7 +510,7 @@ def headline_markdown(table, runs, lyapunov, floors=None, link="findings.md", ho
         seeds = part["seed"].nunique()
         series = part["data_seed"].nunique() if "data_seed" in part else 1
         rows.append([CONTENDERS[key], f"`{row['variant']}`, {L.optimizer(row['optimizer'])}",
-                     f"{len(part)} ({seeds} seeds × {series} series)", ("≥ " if lower_bound(part, horizon) else "")
+                     f"{len(part)} ({seeds} seeds × {series} series)", at_least(part, horizon)
                      + fmt(m), f"{fmt(lo)} to {fmt(hi)}", fmt(float(np.min(lt))), _percent(censored_share(part))]
                     + ([_attractor_verdict(row, floors).split(":")[0]] if floors and "d_stsp_median" in row else []))
     head = ["recipe", "variant, optimizer", "runs", "valid time, median (Lyapunov times)", "95% bootstrap CI",

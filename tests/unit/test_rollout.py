@@ -70,12 +70,9 @@ def test_rollout_at_one_step_is_the_one_step_loss(compiled_model, x, skip):
         assert rel_err(closed[2][n], tutorial[2][n]) < 1e-11, n
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_rollout_gradient_matches_central_finite_differences(compiled_model, x, name):
-    spec, params = case(name)
-    compiled = compiled_model(spec, 1, T)
-    _, _, grads = compiled.loss_and_grad(x, params)
-    eps = 1e-6
+def finite_differences(compiled, x, params, eps=1e-6):
+    """{name: central finite differences of the first model's loss}, one parameter entry at a time."""
+    out = {}
     for n, value in params.items():
         fd = np.zeros_like(value)
         for i in np.ndindex(value.shape):
@@ -83,6 +80,16 @@ def test_rollout_gradient_matches_central_finite_differences(compiled_model, x, 
             plus[n][i] += eps
             minus[n][i] -= eps
             fd[i] = (compiled.loss_and_grad(x, plus)[0][0] - compiled.loss_and_grad(x, minus)[0][0]) / (2 * eps)
+        out[n] = fd
+    return out
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_rollout_gradient_matches_central_finite_differences(compiled_model, x, name):
+    spec, params = case(name)
+    compiled = compiled_model(spec, 1, T)
+    _, _, grads = compiled.loss_and_grad(x, params)
+    for n, fd in finite_differences(compiled, x, params).items():
         assert np.max(np.abs(fd)) > 1e-5, f"{n}: the test should exercise a non-trivial gradient"
         assert rel_err(grads[n], fd) < 2e-6, f"{n}: by hand {grads[n].ravel()} vs fd {fd.ravel()}"
 
@@ -272,14 +279,7 @@ def test_forced_gradient_by_hand_matches_finite_differences_and_pytensor_grad(co
         assert rel_err(mse, auto[1]) < 1e-13
         for n in params:
             assert rel_err(grads[n], auto[2][n]) < 1e-10, n
-    eps = 1e-6
-    for n, value in params.items():
-        fd = np.zeros_like(value)
-        for i in np.ndindex(value.shape):
-            plus, minus = {**params, n: value.copy()}, {**params, n: value.copy()}
-            plus[n][i] += eps
-            minus[n][i] -= eps
-            fd[i] = (compiled.loss_and_grad(x, plus)[0][0] - compiled.loss_and_grad(x, minus)[0][0]) / (2 * eps)
+    for n, fd in finite_differences(compiled, x, params).items():
         assert rel_err(grads[n], fd) < 2e-6, f"{n}: by hand {grads[n].ravel()} vs fd {fd.ravel()}"
 
 
