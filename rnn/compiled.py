@@ -73,12 +73,15 @@ class Compiled:
         if spec.rollout_steps > 1:
             rollout.check_rollout(self.train, spec.rollout_steps, spec.washout)
 
-    def _compiled(self, key, graph):
+    def _compiled(self, key, graph, training=True):
         """The function for ``key``, built from ``graph()`` -> (inputs, outputs) on first use, or loaded
-        from the program cache, whose key holds everything ``graph`` reads: ``key`` and this object's sizes."""
+        from the program cache, whose key holds everything ``graph`` reads: ``key``, this object's sizes and
+        the spec's fields, all of them for a ``training`` graph (the loss, SGD), else the architecture only
+        (``programs.architecture_fields``: a graph that runs a trained network)."""
         if key not in self._functions:
             folder = programs.directory() if self.backend == "jax" else None
-            name = folder and programs.key({"graph": key, "spec": programs.graph_fields(self.spec), "K": self.K,
+            fields = programs.graph_fields(self.spec) if training else programs.architecture_fields(self.spec)
+            name = folder and programs.key({"graph": key, "spec": fields, "K": self.K,
                                             "train": self.train, "length": self.length,
                                             "horizon": self.horizon, "gradient": self.gradient})
             function = programs.load(folder, name) if folder else None
@@ -147,21 +150,22 @@ class Compiled:
     def generate(self, x_full, params):
         """(y (length, K) teacher-forced predictions, continuation (horizon, K) after the training segment)."""
         fn = self._compiled("generate", lambda: generation.continuation_graph(
-            self.spec, self.K, self.length, self.train, self.horizon))
+            self.spec, self.K, self.length, self.train, self.horizon), training=False)
         y, cont = fn(x_full, *self._params(params))
         return np.asarray(y), np.asarray(cont)
 
     def one_step(self, x_seen, params):
         """Teacher-forced predictions (n, K) over the first n samples x_seen (n, 1): the learning curves'
         monitor, cheaper than ``generate`` (no continuation, only the samples the curves score)."""
-        fn = self._compiled(("one_step", len(x_seen)), lambda: generation.one_step_graph(self.spec, self.K, len(x_seen)))
+        fn = self._compiled(("one_step", len(x_seen)), lambda: generation.one_step_graph(self.spec, self.K, len(x_seen)),
+                            training=False)
         return np.asarray(fn(x_seen, *self._params(params))[0])
 
     def generate_from(self, x_warmup, params, horizon):
         """Continuations (horizon, S, K) after the warm-ups x_warmup (warmup, S) (``rnn.generation``)."""
         warmup, n_starts = x_warmup.shape
         fn = self._compiled(("starts", warmup, n_starts, int(horizon)), lambda: generation.starts_graph(
-            self.spec, self.K, n_starts, warmup, int(horizon)))
+            self.spec, self.K, n_starts, warmup, int(horizon)), training=False)
         return np.asarray(fn(np.ascontiguousarray(x_warmup, dtype=np.float64), *self._params(params))[0])
 
     def states(self, u, params):
@@ -173,5 +177,5 @@ class Compiled:
             p = {n: v for n, v in model.symbolic_params(self.spec, self.K).items() if n in names}
             return [u_sym, *p.values()], [model.hidden_states(self.spec, u_sym, p)]
 
-        fn = self._compiled(("states", u.shape), graph)
+        fn = self._compiled(("states", u.shape), graph, training=False)
         return np.asarray(fn(np.ascontiguousarray(u, dtype=np.float64), *(params[n] for n in names))[0])

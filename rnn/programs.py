@@ -49,8 +49,18 @@ def source_digest():
 
 
 def graph_fields(spec):
-    """The ``Spec`` as the graphs see it: every field but those that only draw the initial weights."""
+    """The ``Spec`` as the training graphs see it: every field but those that only draw the initial weights."""
     return {k: v for k, v in spec.to_dict().items() if k not in model.INIT_FIELDS}
+
+
+ARCHITECTURE = ("hidden", "nonlinearity", "skip")  # all that a graph running a trained network reads
+
+
+def architecture_fields(spec):
+    """The ``Spec`` as the graphs that run a trained network see it (teacher-forced predictions, free runs,
+    states): the parameters' shapes and the nonlinearity. The training loss's settings (penalties, noise,
+    horizons, forcing) do not enter them, so every variant of one architecture shares their programs."""
+    return {k: getattr(spec, k) for k in ARCHITECTURE}
 
 
 def key(what):

@@ -95,6 +95,34 @@ def test_the_initial_scales_leave_every_program_unchanged(tmp_path, monkeypatch)
     assert len(stored[0]) == 2 and stored[0] == stored[1]
 
 
+def _running_programs(spec, folder, monkeypatch):
+    """{file name: program text} of the four graphs that run a trained ``spec`` network, stored in ``folder``."""
+    monkeypatch.setenv(programs.ENV, str(folder))
+    s = mackey_glass(300, seed=0)[0]
+    c, p = Compiled(spec, 2, 200, 300, 30), init_params(spec, range(2))
+    c.generate(s, p)
+    c.one_step(np.ascontiguousarray(s[:100]), p)
+    c.generate_from(np.ascontiguousarray(np.stack([s[100:130, 0], s[150:180, 0]], 1)), p, 20)
+    c.states(np.ascontiguousarray(s[:100]), p)
+    return {f.name: _program_text(f) for f in folder.iterdir()}
+
+
+def test_the_graphs_that_run_a_trained_network_read_its_architecture_only(tmp_path, monkeypatch):
+    """Predictions, continuations, free runs and states are keyed by hidden, nonlinearity and skip: a spec
+    that differs in every training setting (penalties, noise, horizon, forcing, washout) stores the same four
+    programs under the same names, so the variants of one architecture compile them once; a change of
+    architecture keys new ones."""
+    base = Spec(hidden=4)
+    trained_otherwise = Spec(hidden=4, l1=1e-5, l2=1e-3, weight_noise=0.01, input_noise=0.01, rollout_steps=3,
+                             rollout_stride=10, rollout_forcing=0.2, washout=20)
+    assert set(programs.architecture_fields(base)) == set(programs.ARCHITECTURE)
+    first = _running_programs(base, tmp_path / "base", monkeypatch)
+    assert len(first) == 4
+    assert _running_programs(trained_otherwise, tmp_path / "other", monkeypatch) == first
+    for i, changed in enumerate([Spec(hidden=5), Spec(hidden=4, skip=True), Spec(hidden=4, nonlinearity="relu")]):
+        assert not set(_running_programs(changed, tmp_path / f"arch{i}", monkeypatch)) & set(first), changed
+
+
 def test_the_key_holds_every_field_a_graph_may_read():
     spec = Spec(hidden=4)
     what = {"graph": ("loss", 1), "K": 2, "train": 200}
