@@ -13,10 +13,10 @@ from .quasi_newton import BLOWUP
 pytensor, pt = backends.import_pytensor()
 
 
-def _loss_terms(spec, x, p, noise, steps, gradient):
+def _loss_terms(spec, x, p, noise, steps, gradient, coefficients):
     if steps == 1:
-        return model.loss_terms(spec, x, p, noise, gradient)
-    return rollout.loss_terms(spec, x, p, noise, steps, gradient)
+        return model.loss_terms(spec, x, p, noise, gradient, coefficients)
+    return rollout.loss_terms(spec, x, p, noise, steps, gradient, coefficients)
 
 
 def sgd_graph(spec, K, T, n_epochs, steps, gradient="bptt", blowup=BLOWUP):
@@ -24,7 +24,7 @@ def sgd_graph(spec, K, T, n_epochs, steps, gradient="bptt", blowup=BLOWUP):
     the loss and its gradient (their own scans inside) and the update p <- p - lr * grad.
 
     Inputs [x (T, 1), *params, lr, limit (K,), frozen (K,) bool, active (n,) bool, first (n,) bool,
-    *noise (n, ...)]; outputs [*params, limit, frozen (n, K), cost (n, K)]. As ``rnn.train.sgd``
+    *noise (n, ...), l1, l2]; outputs [*params, limit, frozen (n, K), cost (n, K)]. As ``rnn.train.sgd``
     does epoch by epoch: at a ``first`` epoch the limit becomes ``blowup`` times its cost; a model
     whose cost is NaN, inf or above the limit, or whose gradient is not finite, is frozen from that
     epoch on; ``cost`` is each epoch's cost before its update. Inactive epochs change nothing (one
@@ -39,13 +39,14 @@ def sgd_graph(spec, K, T, n_epochs, steps, gradient="bptt", blowup=BLOWUP):
     limit0 = pt.tensor("limit", shape=(K,), dtype="float64")
     frozen0 = pt.tensor("frozen", shape=(K,), dtype="bool")
     active, first = (pt.tensor(name, shape=(n_epochs,), dtype="bool") for name in ("active", "first"))
+    coefficients = model.symbolic_penalty()
 
     def epoch(active_t, first_t, *args):
         noise = dict(zip(noise_seq, args[:len(noise_seq)]))
         p = dict(zip(names, args[len(noise_seq):len(noise_seq) + len(names)]))
         limit, frozen = args[-2:]
-        mse, grads = _loss_terms(spec, x, p, noise, steps, gradient)
-        cost = mse + model.penalty(spec, p)
+        mse, grads = _loss_terms(spec, x, p, noise, steps, gradient, coefficients)
+        cost = mse + model.penalty(spec, p, coefficients)
         limit = pt.switch(first_t, blowup * pt.switch(pt.isfinite(cost), cost, np.inf), limit)
         finite = pt.all(pt.stack([pt.all(pt.isfinite(grads[n].reshape((K, -1))), axis=1) for n in names]), axis=0)
         frozen = frozen | (active_t & (~(cost <= limit) | ~finite))
@@ -56,7 +57,7 @@ def sgd_graph(spec, K, T, n_epochs, steps, gradient="bptt", blowup=BLOWUP):
     out = pytensor.scan(epoch, sequences=[active, first, *noise_seq.values()],
                         outputs_info=[*p0.values(), limit0, frozen0, None], return_updates=False)
     k = len(names)
-    return ([x, *p0.values(), lr, limit0, frozen0, active, first, *noise_seq.values()],
+    return ([x, *p0.values(), lr, limit0, frozen0, active, first, *noise_seq.values(), *coefficients.values()],
             [*(o[-1] for o in out[:k]), out[k][-1], out[k + 1], out[k + 2]])
 
 
@@ -70,6 +71,7 @@ class Compiled:
         self.backend, self.gradient = backends.check(backend), model.check_gradient(gradient)
         self._functions = {}
         self._zero_noise = {n: np.zeros(s) for n, s in model.noise_shapes(spec, self.K, self.train).items()}
+        self._coefficients = [np.array(getattr(spec, name), dtype=np.float64) for name in model.PENALTIES]  # l1, l2
         if spec.rollout_steps > 1:
             rollout.check_rollout(self.train, spec.rollout_steps, spec.washout)
 
@@ -80,7 +82,7 @@ class Compiled:
         (``programs.architecture_fields``: a graph that runs a trained network)."""
         if key not in self._functions:
             folder = programs.directory() if self.backend == "jax" else None
-            fields = programs.graph_fields(self.spec) if training else programs.architecture_fields(self.spec)
+            fields = programs.training_fields(self.spec) if training else programs.architecture_fields(self.spec)
             name = folder and programs.key({"graph": key, "spec": fields, "K": self.K,
                                             "train": self.train, "length": self.length,
                                             "horizon": self.horizon, "gradient": self.gradient})
@@ -105,15 +107,16 @@ class Compiled:
             fn = self._compiled(("loss", 1), lambda: model.loss_graph(self.spec, self.K, self.train, self.gradient))
         else:
             fn = self._compiled(("loss", steps), lambda: rollout.loss_graph(self.spec, self.K, self.train, steps, self.gradient))
-        noise = self._zero_noise if noise is None else noise
-        mse, *grads = fn(x, *self._params(params), *(noise[n] for n in self._zero_noise))
+        noise = {} if noise is None else noise
+        mse, *grads = fn(x, *self._params(params), *(noise.get(n, zero) for n, zero in self._zero_noise.items()),
+                         *self._coefficients)
         mse = np.asarray(mse)
         return mse + model.penalty(self.spec, params), mse, {n: np.asarray(g) for n, g in zip(self.names, grads)}
 
     def sgd_epochs(self, x, params, lr, limit, frozen, active, first, noise=None, steps=None):
         """Up to len(active) epochs of SGD in one call (``sgd_graph``; one compile per chunk length).
 
-        ``noise``: {name: (n, ...)}, one draw per epoch (zeros when None). Returns (params, limit (K,),
+        ``noise``: {name: (n, ...)}, one draw per epoch (zeros where None or left out). Returns (params, limit (K,),
         frozen (n, K) after each epoch, cost (n, K) before each update)."""
         steps = int(self.spec.rollout_steps if steps is None else steps)
         n = len(active)
@@ -121,10 +124,11 @@ class Compiled:
             return self._sgd_epochs_in_python(x, params, lr, limit, frozen, active, first, noise, steps)
         fn = self._compiled(("sgd", steps, n), lambda: sgd_graph(self.spec, self.K, self.train, n, steps,
                                                                  self.gradient))
-        seq = [np.zeros((n, *z.shape)) if noise is None else noise[name] for name, z in self._zero_noise.items()]
+        noise = {} if noise is None else noise
+        seq = [noise[name] if name in noise else np.zeros((n, *z.shape)) for name, z in self._zero_noise.items()]
         *new, limit, frozen, cost = fn(x, *self._params(params), np.float64(lr), np.asarray(limit, dtype=np.float64),
                                        np.asarray(frozen, dtype=bool), np.asarray(active, dtype=bool),
-                                       np.asarray(first, dtype=bool), *seq)
+                                       np.asarray(first, dtype=bool), *seq, *self._coefficients)
         return ({n: np.asarray(v) for n, v in zip(self.names, new)}, np.asarray(limit), np.asarray(frozen),
                 np.asarray(cost))
 

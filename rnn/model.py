@@ -228,15 +228,36 @@ def free_run(spec, p, y0, h0, n_steps, states=False):
     return (ys, hs) if states else ys
 
 
-def penalty(spec, p):
-    """l2 sum p^2 + l1 sum |p| over every parameter, per model: (K,). Symbolic or NumPy params."""
+PENALTIES = ("l1", "l2")  # the penalty's coefficients, inputs of every training graph (``symbolic_penalty``)
+
+
+def symbolic_penalty():
+    """The training graphs' penalty coefficients {"l1", "l2"}: scalar inputs, not constants, so that one
+    compiled loss serves every value (a study's L1 and L2 ablations, the everyday loop's new value)."""
+    return {name: pt.scalar(name, dtype="float64") for name in PENALTIES}
+
+
+def _coefficients(spec, coefficients):
+    """{"l1", "l2"}: ``coefficients`` (symbolic or numbers), else the spec's values."""
+    return coefficients if coefficients is not None else {"l1": spec.l1, "l2": spec.l2}
+
+
+def _applies(c):
+    """Whether a penalty term enters: always for a symbolic coefficient (0 then adds exactly 0), else if non-zero."""
+    return not isinstance(c, (int, float)) or c != 0
+
+
+def penalty(spec, p, coefficients=None):
+    """l2 sum p^2 + l1 sum |p| over every parameter, per model: (K,). Symbolic or NumPy params; the
+    coefficients are ``coefficients`` {"l1", "l2"} (``symbolic_penalty``), else the spec's."""
+    c = _coefficients(spec, coefficients)
     total = 0.0
     for v in p.values():
         flat = v.reshape((v.shape[0], -1))
-        if spec.l2:
-            total = total + spec.l2 * (flat**2).sum(axis=1)
-        if spec.l1:
-            total = total + spec.l1 * abs(flat).sum(axis=1)
+        if _applies(c["l2"]):
+            total = total + c["l2"] * (flat**2).sum(axis=1)
+        if _applies(c["l1"]):
+            total = total + c["l1"] * abs(flat).sum(axis=1)
     return total
 
 
@@ -285,12 +306,11 @@ def check_gradient(gradient):
 
 
 def symbolic_noise(spec, K, T):
-    """The loss graph's noise inputs: weight noise per weight matrix (when ``weight_noise`` > 0) and
-    input noise "x" (T, K) on the teacher-forced inputs (when ``input_noise`` > 0)."""
-    noise = {n: v for n, v in symbolic_params(spec, K, "noise_").items() if n in spec.noisy} \
-        if spec.weight_noise > 0 else {}
-    if spec.input_noise > 0:
-        noise["x"] = pt.tensor("noise_x", shape=(T, K), dtype="float64")
+    """The loss graph's noise inputs: weight noise per weight matrix and input noise "x" (T, K) on the
+    teacher-forced inputs. Every training graph has them, zero where a spec has no noise (adding 0 changes
+    no bit), so that one compiled loss serves every noise level."""
+    noise = {n: v for n, v in symbolic_params(spec, K, "noise_").items() if n in spec.noisy}
+    noise["x"] = pt.tensor("noise_x", shape=(T, K), dtype="float64")
     return noise
 
 
@@ -305,34 +325,37 @@ def perturbed(p, x, noise):
     return p_eff, (x + noise["x"] if "x" in noise else x)
 
 
-def add_penalty_gradient(spec, grads, p):
-    """grads + the gradient of ``penalty(spec, p)``."""
+def add_penalty_gradient(spec, grads, p, coefficients=None):
+    """grads + the gradient of ``penalty(spec, p, coefficients)``."""
+    c = _coefficients(spec, coefficients)
     for n, v in p.items():
-        if spec.l2:
-            grads[n] = grads[n] + 2.0 * spec.l2 * v
-        if spec.l1:
-            grads[n] = grads[n] + spec.l1 * pt.sign(v)
+        if _applies(c["l2"]):
+            grads[n] = grads[n] + 2.0 * c["l2"] * v
+        if _applies(c["l1"]):
+            grads[n] = grads[n] + c["l1"] * pt.sign(v)
     return grads
 
 
-def loss_terms(spec, x, p, noise, gradient="bptt"):
-    """(mse (K,), {name: grad of mse + penalty}) of the one-step loss, for symbolic x (T, 1), params
-    and noise (``symbolic_noise``); the targets are the clean x_{t+1}."""
+def loss_terms(spec, x, p, noise, gradient="bptt", coefficients=None):
+    """(mse (K,), {name: grad of mse + penalty}) of the one-step loss, for symbolic x (T, 1), params,
+    noise (``symbolic_noise``) and penalty ``coefficients`` (``symbolic_penalty``; None: the spec's
+    values as constants); the targets are the clean x_{t+1}."""
     T = x.type.shape[0]
     p_eff, u = perturbed(p, x, noise)
     h = hidden_states(spec, u, p_eff)
     err = predictions(spec, u, h, p_eff)[:-1] - x[1:]  # (T-1, K)
     mse = (err**2).mean(axis=0)
     if gradient == "autodiff":
-        return mse, dict(zip(p, pt.grad((mse + penalty(spec, p)).sum(), list(p.values()))))
-    return mse, add_penalty_gradient(spec, _bptt(spec, u, h, err, p_eff), p)
+        return mse, dict(zip(p, pt.grad((mse + penalty(spec, p, coefficients)).sum(), list(p.values()))))
+    return mse, add_penalty_gradient(spec, _bptt(spec, u, h, err, p_eff), p, coefficients)
 
 
 def loss_graph(spec, K, T, gradient="bptt"):
     """Symbolic inputs and outputs of the one-step training loss for K stacked models on a (T, 1) series.
 
-    Returns (inputs, outputs) with inputs [x, *params, *noise] (``symbolic_noise``) and outputs
-    [mse (K,), *grads of the cost] (``loss_terms``). The cost is mse + ``penalty(spec, params)``;
+    Returns (inputs, outputs) with inputs [x, *params, *noise, l1, l2] (``symbolic_noise``,
+    ``symbolic_penalty``) and outputs [mse (K,), *grads of the cost] (``loss_terms``). The cost is
+    mse + ``penalty(spec, params)``;
     ``rnn.compiled.Compiled`` adds the penalty in NumPy, row by row, so that a model's cost is
     bitwise the same however many models are stacked (a backend may sum a stacked penalty in
     another order, and BFGS's line search amplifies one ulp).
@@ -340,6 +363,6 @@ def loss_graph(spec, K, T, gradient="bptt"):
     check_gradient(gradient)
     x = pt.tensor("x", shape=(T, 1), dtype="float64")
     p = symbolic_params(spec, K)
-    noise = symbolic_noise(spec, K, T)
-    mse, grads = loss_terms(spec, x, p, noise, gradient)
-    return [x, *p.values(), *noise.values()], [mse, *(grads[n] for n in p)]
+    noise, coefficients = symbolic_noise(spec, K, T), symbolic_penalty()
+    mse, grads = loss_terms(spec, x, p, noise, gradient, coefficients)
+    return [x, *p.values(), *noise.values(), *coefficients.values()], [mse, *(grads[n] for n in p)]

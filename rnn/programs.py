@@ -5,7 +5,9 @@ builds the graph, rewrites it (closed-loop-60's eight horizon graphs: 4.4 s of r
 it as JAX code, which JAX traces and lowers to StableHLO. JAX's own persistent cache
 (``rnn.backends``) starts after all that: it skips only XLA's compile of the lowered program. This
 cache keeps the lowered program itself (``jax.export``'s serialized form) under a hash of what built
-it: the graph's name and sizes, the ``Spec`` fields a graph reads, the code of the modules that
+it: the graph's name and sizes, the ``Spec`` fields a graph is built from (a training graph's: all but the
+initial scales and what it takes as inputs, the penalties and noise levels; a graph that runs a trained
+network's: its architecture), the code of the modules that
 build graphs (``rnn.compiled`` and what it imports; without comments and docstrings), PyTensor's and JAX's versions, PyTensor's flags
 and the platform. A hit deserializes the program and skips PyTensor; XLA compiles it, or loads it
 from JAX's cache. It is the same program, so the numbers are bitwise the ones PyTensor's function
@@ -51,6 +53,16 @@ def source_digest():
 def graph_fields(spec):
     """The ``Spec`` as the training graphs see it: every field but those that only draw the initial weights."""
     return {k: v for k, v in spec.to_dict().items() if k not in model.INIT_FIELDS}
+
+
+RUNTIME = ("l1", "l2", "weight_noise", "input_noise")  # the training graphs' inputs, not their constants
+
+
+def training_fields(spec):
+    """The ``Spec`` as the training graphs (the loss, SGD) see it: ``graph_fields`` without the penalties'
+    coefficients and the noise levels, which they take as inputs (``rnn.model.symbolic_penalty``, the noise
+    drawn outside), so that every L1, L2 and noise value shares one program."""
+    return {k: v for k, v in graph_fields(spec).items() if k not in RUNTIME}
 
 
 ARCHITECTURE = ("hidden", "nonlinearity", "skip")  # all that a graph running a trained network reads

@@ -41,7 +41,7 @@ import numpy as np
 from . import backends
 from .settings import check_rollout
 from .model import (activation_slope, add_penalty_gradient, backprop_states, batched_predictions, check_gradient,
-                    free_run, hidden_states, hidden_step, matvec, penalty, perturbed, symbolic_noise,
+                    free_run, hidden_states, hidden_step, matvec, penalty, perturbed, symbolic_noise, symbolic_penalty,
                     symbolic_params)
 
 pytensor, pt = backends.import_pytensor()
@@ -183,9 +183,10 @@ def forced_run(spec, p, y0, h0, alpha, u_data, h_data):
     return pt.specify_shape(ys, (n, *y0.type.shape)), pt.specify_shape(hs, (n, *h0.type.shape))
 
 
-def loss_terms(spec, x, p, noise, steps=None, gradient="bptt"):
-    """(mse (K,), {name: grad of mse + penalty}) of the rollout loss for symbolic x (T, 1), params and
-    noise; ``steps`` defaults to ``spec.rollout_steps`` (a schedule compiles one graph per horizon)."""
+def loss_terms(spec, x, p, noise, steps=None, gradient="bptt", coefficients=None):
+    """(mse (K,), {name: grad of mse + penalty}) of the rollout loss for symbolic x (T, 1), params,
+    noise and penalty ``coefficients`` (``rnn.model.symbolic_penalty``; None: the spec's values);
+    ``steps`` defaults to ``spec.rollout_steps`` (a schedule compiles one graph per horizon)."""
     R = int(spec.rollout_steps if steps is None else steps)
     T, washout = x.type.shape[0], int(spec.washout)
     check_rollout(T, R, washout)
@@ -211,7 +212,7 @@ def loss_terms(spec, x, p, noise, steps=None, gradient="bptt"):
         total = total + (err**2).sum(axis=(0, 2))
     mse = total / (R * N)
     if gradient == "autodiff":
-        return mse, dict(zip(p, pt.grad((mse + penalty(spec, p)).sum(), list(p.values()))))
+        return mse, dict(zip(p, pt.grad((mse + penalty(spec, p, coefficients)).sum(), list(p.values()))))
     scale = 2.0 / (R * N)
     if R > 1:
         forced = None if alpha is None else (alpha, u_data, h_data, first)
@@ -221,14 +222,15 @@ def loss_terms(spec, x, p, noise, steps=None, gradient="bptt"):
         empty = pt.zeros((0, *y0.type.shape), dtype="float64")
         grads = _closed_loop_gradient(spec, u, h, u0, y0, h0, empty, empty[..., None], scale * err0, empty, p_eff,
                                       starts, T)
-    return mse, add_penalty_gradient(spec, grads, p)
+    return mse, add_penalty_gradient(spec, grads, p, coefficients)
 
 
 def loss_graph(spec, K, T, steps=None, gradient="bptt"):
-    """Inputs [x (T, 1), *params, *noise] and outputs [mse (K,), *grads of mse + penalty] of the rollout loss."""
+    """Inputs [x (T, 1), *params, *noise, l1, l2] and outputs [mse (K,), *grads of mse + penalty] of the
+    rollout loss."""
     check_gradient(gradient)
     x = pt.tensor("x", shape=(T, 1), dtype="float64")
     p = symbolic_params(spec, K)
-    noise = symbolic_noise(spec, K, T)
-    mse, grads = loss_terms(spec, x, p, noise, steps, gradient)
-    return [x, *p.values(), *noise.values()], [mse, *(grads[n] for n in p)]
+    noise, coefficients = symbolic_noise(spec, K, T), symbolic_penalty()
+    mse, grads = loss_terms(spec, x, p, noise, steps, gradient, coefficients)
+    return [x, *p.values(), *noise.values(), *coefficients.values()], [mse, *(grads[n] for n in p)]

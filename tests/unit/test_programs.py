@@ -136,6 +136,31 @@ def test_the_key_holds_every_field_a_graph_may_read():
     assert set(programs.graph_fields(spec)) == set(spec.to_dict()) - set(model.INIT_FIELDS)
 
 
+def test_one_training_program_serves_every_penalty_and_noise_level(tmp_path, monkeypatch):
+    """L1, L2 and the noise levels are inputs of the training graphs, not constants (``programs.RUNTIME``):
+    four specs that differ only in them store one closed-loop loss program, and each value acts as it should:
+    the gradient moves by exactly 2 l2 p + l1 sign(p) and the cost by the penalty."""
+    monkeypatch.setenv(programs.ENV, str(tmp_path))
+    x, K = _train(), 2
+    base = dict(hidden=4, rollout_steps=3, rollout_stride=10, l1=0.0, l2=0.0)
+    assert set(programs.training_fields(Spec(**base))) == set(programs.graph_fields(Spec(**base))) - set(programs.RUNTIME)
+    params = init_params(Spec(**base), range(K))
+    plain = Compiled(Spec(**base), K, len(x), len(x), 1).loss_and_grad(x, params)
+    for settings in (dict(l2=1e-3), dict(l1=1e-4, l2=2e-5), dict(l1=3e-4, weight_noise=0.01, input_noise=0.02)):
+        settings = {**base, **settings}
+        cost, mse, grads = Compiled(Spec(**settings), K, len(x), len(x), 1).loss_and_grad(x, params)
+        l1, l2 = settings["l1"], settings["l2"]
+        np.testing.assert_array_equal(mse, plain[1])  # no noise passed: the same loss
+        np.testing.assert_allclose(cost - mse, model.penalty(Spec(**settings), params), rtol=1e-12)
+        for n, g in grads.items():
+            np.testing.assert_allclose(g - plain[2][n], 2 * l2 * params[n] + l1 * np.sign(params[n]),
+                                       rtol=1e-9, atol=1e-15)
+    assert len(list(tmp_path.iterdir())) == 1
+    changed = Compiled(Spec(**base, washout=20), K, len(x), len(x), 1)
+    changed.loss_and_grad(x, params)
+    assert len(list(tmp_path.iterdir())) == 2  # a setting the graph is built from keys its own program
+
+
 def test_the_key_follows_the_source_of_the_modules_that_build_graphs():
     """An edit to a module the graphs are built with changes every key; the plots, tables and benchmark do not."""
     from rnn import provenance
