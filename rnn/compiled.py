@@ -82,18 +82,28 @@ class Compiled:
         (``programs.architecture_fields``: a graph that runs a trained network)."""
         if key not in self._functions:
             folder = programs.directory() if self.backend == "jax" else None
-            fields = programs.training_fields(self.spec) if training else programs.architecture_fields(self.spec)
-            name = folder and programs.key({"graph": key, "spec": fields, "K": self.K,
-                                            "train": self.train, "length": self.length,
-                                            "horizon": self.horizon, "gradient": self.gradient})
+            name = folder and self._program_name(key, training)
             function = programs.load(folder, name) if folder else None
-            if function is None:
-                inputs, outputs = graph()
-                function = pytensor.function(inputs, outputs, mode=backends.mode(self.backend), trust_input=True)
-                if folder:  # from now on the cached program runs (the same numbers)
-                    function = programs.save(folder, name, function) or function
+            if function is None and folder:
+                with programs.building(folder, name):  # another job may be building it: wait, then load it
+                    function = programs.load(folder, name) or self._build(graph, folder, name)
+            elif function is None:
+                function = self._build(graph)
             self._functions[key] = function
         return self._functions[key]
+
+    def _program_name(self, key, training=True):
+        """The program cache's name for graph ``key`` (``_compiled``)."""
+        fields = programs.training_fields(self.spec) if training else programs.architecture_fields(self.spec)
+        return programs.key({"graph": key, "spec": fields, "K": self.K, "train": self.train, "length": self.length,
+                             "horizon": self.horizon, "gradient": self.gradient})
+
+    def _build(self, graph, folder=None, name=None):
+        """PyTensor's function of ``graph()``; with a cache ``folder``, the program stored under ``name`` from
+        now on runs instead (the same numbers)."""
+        inputs, outputs = graph()
+        function = pytensor.function(inputs, outputs, mode=backends.mode(self.backend), trust_input=True)
+        return (programs.save(folder, name, function) or function) if folder else function
 
     def _params(self, params):
         return [params[n] for n in self.names]

@@ -19,10 +19,12 @@ those modules computes changes every key (rewording a comment or docstring chang
 folder to reclaim the space). A file that cannot be read back is ignored and rebuilt.
 """
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -131,3 +133,23 @@ def save(folder, name, function):
         log.warning("not caching program %s in %s (%s)", name, folder, error)
         return None
     return _callable(program)
+
+
+@contextmanager
+def building(folder, name):
+    """Hold the build lock of program ``name`` (an advisory ``flock`` on ``name.lock`` in ``folder``), so
+    that jobs starting together build each program once: the first builds and stores it, the others wait,
+    then load it. Where the folder cannot hold a lock (read-only, a file system without locks) nothing is
+    held: the jobs then build it each, as without the cache."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        handle = open(Path(folder) / f"{name}.lock", "a")
+    except OSError:
+        yield
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield  # closing the file releases the lock

@@ -48,10 +48,10 @@ def test_a_program_from_the_cache_gives_the_bits_pytensor_gives(tmp_path):
     cache = tmp_path / "programs"
     plain = _every_kind(tmp_path, "plain", "")
     built = _every_kind(tmp_path, "built", cache)
-    stored = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+    stored = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.jax")}
     assert len(stored) == 12, sorted(stored)  # 6 kinds of function x 2 specs
     loaded = _every_kind(tmp_path, "loaded", cache)
-    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == stored  # nothing rebuilt or rewritten
+    assert {p.name: p.stat().st_mtime_ns for p in cache.glob("*.jax")} == stored  # nothing rebuilt or rewritten
     assert sorted(plain.files) == sorted(built.files) == sorted(loaded.files)
     for key in plain.files:
         assert np.array_equal(plain[key], built[key]) and np.array_equal(plain[key], loaded[key]), key
@@ -91,7 +91,7 @@ def test_the_initial_scales_leave_every_program_unchanged(tmp_path, monkeypatch)
         _loss(Spec(**settings), x)
         c = Compiled(Spec(**settings), 2, 200, 300, 30)
         c.generate(mackey_glass(300, seed=0)[0], init_params(Spec(**settings), range(2)))
-        stored.append({p.name: _program_text(p) for p in (tmp_path / str(i)).iterdir()})
+        stored.append({p.name: _program_text(p) for p in (tmp_path / str(i)).glob("*.jax")})
     assert len(stored[0]) == 2 and stored[0] == stored[1]
 
 
@@ -104,7 +104,7 @@ def _running_programs(spec, folder, monkeypatch):
     c.one_step(np.ascontiguousarray(s[:100]), p)
     c.generate_from(np.ascontiguousarray(np.stack([s[100:130, 0], s[150:180, 0]], 1)), p, 20)
     c.states(np.ascontiguousarray(s[:100]), p)
-    return {f.name: _program_text(f) for f in folder.iterdir()}
+    return {f.name: _program_text(f) for f in folder.glob("*.jax")}
 
 
 def test_the_graphs_that_run_a_trained_network_read_its_architecture_only(tmp_path, monkeypatch):
@@ -155,10 +155,40 @@ def test_one_training_program_serves_every_penalty_and_noise_level(tmp_path, mon
         for n, g in grads.items():
             np.testing.assert_allclose(g - plain[2][n], 2 * l2 * params[n] + l1 * np.sign(params[n]),
                                        rtol=1e-9, atol=1e-15)
-    assert len(list(tmp_path.iterdir())) == 1
+    assert len(list(tmp_path.glob("*.jax"))) == 1
     changed = Compiled(Spec(**base, washout=20), K, len(x), len(x), 1)
     changed.loss_and_grad(x, params)
-    assert len(list(tmp_path.iterdir())) == 2  # a setting the graph is built from keys its own program
+    assert len(list(tmp_path.glob("*.jax"))) == 2  # a setting the graph is built from keys its own program
+
+
+def test_a_job_waits_for_the_program_another_is_building_then_loads_it(tmp_path, monkeypatch):
+    """Jobs that start together build each program once: while one holds a program's build lock, another
+    that needs the program waits instead of building it too, then loads what the first stored."""
+    import threading
+
+    import rnn.compiled
+
+    spec, s = Spec(hidden=4), mackey_glass(300, seed=0)[0]
+    params = init_params(spec, range(2))
+    monkeypatch.setenv(programs.ENV, "")  # the first job's PyTensor function, built without the cache
+    first = Compiled(spec, 2, 200, 300, 30)
+    want = first.generate(s, params)
+    monkeypatch.setenv(programs.ENV, str(tmp_path))
+    second = Compiled(spec, 2, 200, 300, 30)
+    name = second._program_name("generate", training=False)
+    builds, got = [], []
+    real = rnn.compiled.pytensor.function
+    monkeypatch.setattr(rnn.compiled.pytensor, "function", lambda *a, **k: builds.append(1) or real(*a, **k))
+    with programs.building(tmp_path, name):  # the first job is building it
+        waiting = threading.Thread(target=lambda: got.append(second.generate(s, params)))
+        waiting.start()
+        waiting.join(timeout=3)
+        assert waiting.is_alive() and not got  # it waits for the lock
+        programs.save(tmp_path, name, first._functions["generate"])  # the first job stores its program
+    waiting.join(timeout=120)
+    assert not waiting.is_alive() and not builds  # it loaded the stored program, built nothing
+    for a, b in zip(got[0], want):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_the_key_follows_the_source_of_the_modules_that_build_graphs():
@@ -175,7 +205,7 @@ def test_an_unreadable_program_is_rebuilt(tmp_path, monkeypatch, caplog):
     x = _train()
     spec = Spec(hidden=3)
     _, cost, g = _loss(spec, x)
-    [entry] = tmp_path.iterdir()
+    [entry] = tmp_path.glob("*.jax")
     entry.write_bytes(b"torn")
     _, again, g_again = _loss(spec, x)
     assert "ignoring unreadable cached program" in caplog.text
