@@ -5,6 +5,9 @@ Snakemake CLI), ``bad_configs`` and ``numpy_model`` are imported by name from ``
 ``tests/workflow``.
 """
 
+import os
+from pathlib import Path
+
 import pytest
 
 
@@ -31,10 +34,22 @@ def compiled_model():
 @pytest.fixture(scope="session")
 def study(tmp_path_factory):
     """The tiny study (``helpers.TINY``), run once a session: the root of a finished copy of the repository.
-    Tests only read it; a test that changes anything works on ``study_copy``."""
+    Tests only read it; a test that changes anything works on ``study_copy``. Under pytest-xdist the workers
+    share one: the first to need it runs it (holding a lock in their common temporary folder), the others
+    wait for it."""
+    import fcntl
+
     from helpers import finished_study
 
-    return finished_study(tmp_path_factory.mktemp("study"))
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # xdist: one folder per worker
+    with open(shared / "tiny-study.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / "tiny-study.done"
+        if not done.exists():
+            (shared / "tiny-study").mkdir(exist_ok=True)
+            done.write_text(str(finished_study(shared / "tiny-study")))
+        return Path(done.read_text())
 
 
 @pytest.fixture
