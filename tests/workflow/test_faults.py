@@ -137,8 +137,13 @@ def snapshot(folder):
 
 
 def truncate(path, keep=0.5):
+    """Keep the first ``keep`` of the file's bytes, never ending at a line break (a CSV cut mid-row: where
+    the cut fell right after one, as the timings' digits can make it, the file would read as complete)."""
     data = path.read_bytes()
-    path.write_bytes(data[:int(len(data) * keep)])
+    cut = int(len(data) * keep)
+    while cut > 1 and data[cut - 1:cut] == b"\n":
+        cut -= 1
+    path.write_bytes(data[:cut])
 
 
 def bad_file_reported(output, path, problem):
