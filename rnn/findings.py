@@ -12,6 +12,7 @@ import re
 import numpy as np
 
 from . import labels as L
+from .metrics import VPT_THRESHOLD
 from .settings import format_value
 from .study import axes_by_base, comparable, contenders, exponent_interval, fmt, markdown, mean_ci, pooled, \
     tutorial_comparison
@@ -489,6 +490,127 @@ def around_question(table, runs, lyapunov, metrics=("vpt_steps_test", "vpt_lyapu
     return "\n".join(out)
 
 
+STEP = 84  # Jaeger's step: the error there (nrmse_at84_test) is what the valid time grows from
+
+
+def error_allowance(lyapunov, target, step=STEP, threshold=VPT_THRESHOLD):
+    """The largest error (in standard deviations) at free-running step ``step`` from which an error growing
+    at the data's exponent ``lyapunov`` (per step) stays below ``threshold`` until ``target`` Lyapunov
+    times: threshold * exp(step * lyapunov - target)."""
+    return float(threshold * np.exp(step * lyapunov - target))
+
+
+def allowed_steps(error, lyapunov, step=STEP, threshold=VPT_THRESHOLD):
+    """The valid time (steps) that errors of ``error`` at ``step`` grow into at the data's exponent:
+    step + ln(threshold / error) / lyapunov; NaN where the error is not below the threshold."""
+    e = np.asarray(error, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((e > 0) & (e < threshold), step + np.log(threshold / e) / lyapunov, np.nan)
+
+
+def needed_error(lyapunov, target, growth, step=STEP, threshold=VPT_THRESHOLD):
+    """The error at ``step`` that reaches ``target`` Lyapunov times when valid times are ``growth`` times what
+    the data's exponent allows (``allowed_steps``): threshold * exp(step * lyapunov - target / growth)."""
+    return float(threshold * np.exp(step * lyapunov - target / growth)) if growth > 0 else float("nan")
+
+
+def validation_ceiling(spacing, validation):
+    """The longest median valid time (steps) the validation start points can show. They sit every ``spacing``
+    samples through the first half of the segment (``rnn.experiment.starts_in_validation``) and each
+    continuation is scored only to the segment's end, so a model valid throughout scores the median of those
+    lengths (380 steps for a 500-sample segment and spacing 20). Validation cannot rank models beyond it."""
+    return float(np.median([validation - spacing * i for i in range((validation // 2) // spacing + 1)]))
+
+
+def _growth(part, lyapunov):
+    """Each run's valid time as a share of what its error at step 84 allows at the data's exponent."""
+    return run_values(part, "vpt_steps_test") / allowed_steps(run_values(part, "nrmse_at84_test"), lyapunov)
+
+
+def limits_question(table, runs, lyapunov, ceiling=None, exponent=None):
+    """"How far the best small RNN got, and what limits it": every method around it (the recipe's
+    "Things to try", the training methods from the literature, the budget and restarts) against the
+    target, and four measured limits: the error at step 84 against what the target allows at the data's
+    exponent, how fast errors grow from there, the spread over seeds, and what validation can see
+    (``ceiling``, steps: ``validation_ceiling``)."""
+    picks = contender_rows(table, runs)
+    if "rnn" not in picks or "nrmse_at84_test" not in runs or not (lyapunov and np.isfinite(lyapunov)):
+        return ""
+    row, best = picks["rnn"]
+    target = TARGETS["rnn"]
+    allowance = error_allowance(lyapunov, target["median"])
+    data = exponent_interval(exponent)[0] if exponent else float("nan")
+    entries = [(f"{CONTENDERS['rnn']}: {row['variant']}", best)]
+    if "reservoir" in picks:
+        entries.insert(0, (f"{CONTENDERS['reservoir']}: {picks['reservoir'][0]['variant']}", picks["reservoir"][1]))
+    around = runs[(runs["base"] == row["variant"]) & (runs["optimizer"] == row["optimizer"])] \
+        if "base" in runs else runs.iloc[:0]
+    methods = [(f"{row['variant']}, {L.setting(g['axis'].iloc[0])} {g['value'].iloc[0]}", g)
+               for variant, g in around.groupby("variant", sort=False) if variant != row["variant"]]
+    seeds = sorted(int(d) for d in set(around.loc[around["variant"] != row["variant"], "data_seed"])) \
+        if "data_seed" in around and methods else []
+    if seeds and seeds != sorted(int(d) for d in set(best["data_seed"])):
+        own = best[best["data_seed"].isin(seeds)]
+        entries.append((f"{row['variant']} on data seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} "
+                        "(the base of the rows below)", own))
+    methods.sort(key=lambda m: -_median(_lyapunov_times(m[1])))
+    small = [e for e in entries if not e[0].startswith(CONTENDERS["reservoir"])] + methods
+    rows = []
+    for label, part in entries + methods:
+        lt, e84 = _lyapunov_times(part), run_values(part, "nrmse_at84_test")
+        lam = run_values(part, "lyapunov_model") if "lyapunov_model" in part else np.full(len(part), np.nan)
+        rows.append([label, str(len(part)), fmt(_median(lt)), fmt(float(np.min(lt))),
+                     f"{int(np.sum(lt >= target['median']))} of {len(lt)}", fmt(_median(e84)),
+                     f"{int(np.sum(e84 <= allowance))} of {len(e84)}", fmt(_median(_growth(part, lyapunov))),
+                     fmt(_median(lam) / data) if np.isfinite(data) else "–",
+                     fmt(_median(run_values(part, "train_seconds")))])
+    head = ["", "runs", "valid time, median (Lyapunov times)", "lowest run", f"runs ≥ {fmt(target['median'])}",
+            "NRMSE at step 84, median", f"runs with NRMSE at step 84 ≤ {fmt(allowance)}",
+            "valid time ÷ what its step-84 error allows, median", "own exponent / data's, median",
+            "training time per model (s), median"]
+    lt = _lyapunov_times(best)
+    e84 = run_values(best, "nrmse_at84_test")
+    furthest = max(small, key=lambda m: _median(_lyapunov_times(m[1])))
+    lines = [markdown(head, rows), "",
+             f"Rows: the reservoir for scale, the best RNN on every series, then every variant around it on the "
+             f"series they ran on, longest median valid time first. An error growing at the data's exponent "
+             f"({fmt(lyapunov)} per step) from e standard deviations at step {STEP} exceeds "
+             f"{fmt(VPT_THRESHOLD)} after {STEP} + ln({fmt(VPT_THRESHOLD)}/e)/λ steps; '÷ what its step-84 error "
+             "allows' divides each run's valid time by that (the study's valid time counts from the first "
+             "free-running step and ends where the error first exceeds half the standard deviation).", "",
+             f"- Furthest: **{furthest[0]}**, median {fmt(_median(_lyapunov_times(furthest[1])))} Lyapunov times "
+             f"(lowest run {fmt(float(np.min(_lyapunov_times(furthest[1]))))}), against the target's "
+             f"{fmt(target['median'])}.",
+             f"- Accuracy: to reach the target, {fmt(target['median'])} Lyapunov times, at the data's exponent, a run "
+             f"needs an error at step {STEP} of at most {fmt(allowance)} standard deviations; the {CONTENDERS['rnn']} "
+             "has a median "
+             f"{fmt(_median(e84))} ({int(np.sum(e84 <= allowance))} of {len(e84)} runs at or below)"
+             + (f", the reservoir {fmt(_median(run_values(picks['reservoir'][1], 'nrmse_at84_test')))}"
+                if "reservoir" in picks else "") + ".",
+             f"- Growth after step {STEP}: its valid times are a median {fmt(_median(_growth(best, lyapunov)))} of what "
+             f"its step-84 errors allow at the data's exponent"
+             + (f" (the reservoir's {fmt(_median(_growth(picks['reservoir'][1], lyapunov)))})"
+                if "reservoir" in picks else "")
+             + ": below 1, its errors grow faster than the data's exponent would make them"
+             + (f", although its own exponent is a median {fmt(_median(run_values(best, 'lyapunov_model')) / data)} "
+                "of the data's" if np.isfinite(data) and "lyapunov_model" in best else "")
+             + f". Growing that fast, {fmt(target['median'])} Lyapunov times needs an error at step {STEP} of at most "
+             f"{fmt(needed_error(lyapunov, target['median'], _median(_growth(best, lyapunov))))}, "
+             f"{fmt(_median(e84) / needed_error(lyapunov, target['median'], _median(_growth(best, lyapunov))))} "
+             "times smaller than its median.",
+             f"- Spread over weight seeds: its lowest run {fmt(float(np.min(lt)))}, its highest "
+             f"{fmt(float(np.max(lt)))} Lyapunov times ({int(np.sum(lt >= target['median']))} of {len(lt)} reach "
+             f"{fmt(target['median'])})."]
+    if ceiling:
+        val = run_values(best, "vpt_steps_val")
+        lines.append(f"- What validation sees: its start points are scored to the segment's end, a median valid "
+                     f"time of at most {fmt(ceiling)} steps ({fmt(ceiling * lyapunov)} Lyapunov times); "
+                     f"{int(np.sum(val >= ceiling))} of {len(val)} runs reach that, and validation cannot rank runs "
+                     "beyond it: choosing settings or restarts on validation cannot aim at "
+                     f"{fmt(target['median'])}.")
+    return "\n".join(lines)
+
+
 # --- the documents ---------------------------------------------------------------------------------------
 
 def _figure(name, path, captions):
@@ -535,7 +657,7 @@ def _words(table):
 
 
 def findings_markdown(table, runs, baseline_settings, lyapunov, figures, floors=None, captions=None, horizon=None,
-                      exponent=None, anchors=""):
+                      exponent=None, anchors="", ceiling=None):
     """The whole findings document (headline block first, then tables, verdicts, figures with captions)."""
     optimizers = list(dict.fromkeys(pooled(table)["optimizer"]))
     out = [headline_markdown(table, runs, lyapunov, floors, link="findings.md", horizon=horizon), "",
@@ -580,6 +702,9 @@ def findings_markdown(table, runs, baseline_settings, lyapunov, figures, floors=
                 "of its base. The tables give means ± 95% CIs over weight seeds (and series); the sentences compare "
                 "medians with the base's.", "", around]
     out += [_figure(name, path, captions) for name, path in figures.items() if name == "around"]
+    limits = limits_question(table, runs, lyapunov, ceiling, exponent)
+    if limits:
+        out += [f"#### How far the {CONTENDERS['rnn']} got, and what limits it", "", limits, ""]
     out += ["#### The tutorial's view: one continuation after the training segment", ""]
     out += [_figure(name, figures[name], captions) for name in ("prediction", "continuation_best", "attractor",
                                                                 "learning_curves") if name in figures]

@@ -34,10 +34,13 @@ for src, dst in zip(snakemake.input.anchors, snakemake.output.anchors):  # Jaege
     io.copy_file(src, dst)
     records.append(io.load_json(src))
 figures = {name: os.path.relpath(path, out.parent) for name, path in copies.items()}
-horizon = (snakemake.params.config.get("generation") or {}).get("horizon")  # valid times are censored there
+generation = snakemake.params.config.get("generation") or {}
+horizon = generation.get("horizon")  # valid times are censored there
+ceiling = (findings.validation_ceiling(generation["spacing"], snakemake.params.config["data"]["validation"])
+           if generation else None)  # what the validation start points can see
 io.save_text(out, findings.findings_markdown(table, runs, snakemake.params.baseline, lyapunov, figures, floors,
                                              captions, horizon, exponent=io.load_json(snakemake.input.lyapunov),
-                                             anchors=anchors.findings_text(records)))
+                                             anchors=anchors.findings_text(records), ceiling=ceiling))
 readme = Path(snakemake.params.readme)
 headline = findings.headline_markdown(table, runs, lyapunov, floors, link=os.path.relpath(out, readme.parent),
                                       horizon=horizon)

@@ -185,3 +185,72 @@ def test_the_reservoirs_error_at_step_84_is_named_as_jaegers_yardstick(document)
     assert "(Jaeger's NRMSE84 on the study's start points and coordinates), median 0.7 over its runs" in line
     head = next(line for line in text.splitlines() if line.startswith("|  | variant | optimizer |"))
     assert "NRMSE at step 84 (Jaeger's)" in head and "NRMSE over steps 1-84" in head
+
+
+def test_the_error_a_target_allows_and_the_time_an_error_allows_invert_each_other():
+    lam, target = 0.006, 3.5
+    e = findings.error_allowance(lam, target)
+    assert e == pytest.approx(0.5 * np.exp(84 * lam - 3.5))
+    assert findings.allowed_steps(e, lam) == pytest.approx(target / lam)  # 3.5 Lyapunov times, in steps
+    assert findings.allowed_steps(e / np.e, lam) == pytest.approx((target + 1) / lam)  # e times smaller: one more
+    assert np.isnan(findings.allowed_steps(0.5, lam)) and np.isnan(findings.allowed_steps(0.0, lam))
+    # runs whose valid times are half what the data's exponent allows need the error that doubles the target
+    assert findings.needed_error(lam, target, 0.5) == pytest.approx(findings.error_allowance(lam, 2 * target))
+
+
+def _limits_runs():
+    """The planted runs with errors at step 84 set by hand: the recipe's runs reach exactly what their error
+    allows (growth 1) on series 0, the reservoir's half of it."""
+    runs = planted.runs(recipe_vpt=(240, 260, 250, 230, 196, 270))
+    lam = planted.LYAPUNOV
+    recipe = runs["variant"] == "recipe"
+    # an error at step 84 from which each run's own valid time is exactly what the exponent allows
+    runs.loc[recipe, "nrmse_at84_test"] = 0.5 * np.exp(-(runs.loc[recipe, "vpt_steps_test"] - 84) * lam)
+    res = runs["variant"] == "reservoir"
+    runs.loc[res, "nrmse_at84_test"] = 0.5 * np.exp(-(2 * runs.loc[res, "vpt_steps_test"] - 84) * lam)
+    around = runs["base"].eq("recipe") & ~recipe
+    runs.loc[around, "nrmse_at84_test"] = 0.3
+    return runs
+
+
+def test_how_far_the_best_rnn_got_is_measured_from_its_runs():
+    runs = _limits_runs()
+    table = planted.table(runs)
+    text = findings.limits_question(table, runs, planted.LYAPUNOV, ceiling=250.0,
+                                    exponent={"lyapunov_per_sample": 0.01, "per_chain": [0.0099, 0.0101]})
+    rows = {r[0].strip("| "): r for r in (line.split(" | ") for line in text.splitlines()) if len(r) > 5}
+    recipe = rows[f"{labels.CONTENDERS['rnn']}: recipe"]
+    lt = runs.loc[runs["variant"] == "recipe", "vpt_lyapunov_test"]
+    assert recipe[1] == "6" and recipe[2] == study.fmt(float(np.median(lt))) and recipe[3] == "1.96"
+    assert recipe[4] == "0 of 6"  # no run reaches 3.5 Lyapunov times (350 steps)
+    assert recipe[7] == "1"  # each run's valid time is what its error allows: growth 1
+    assert rows[f"{labels.CONTENDERS['reservoir']}: reservoir"][7] == "0.5"
+    # the base of the rows around it, on the series they ran on, then those rows, longest median first
+    names = list(rows)
+    assert names.index("recipe on data seed 0 (the base of the rows below)") < names.index("recipe, hidden units 30")
+    assert rows["recipe on data seed 0 (the base of the rows below)"][1] == "3"
+    allowance = findings.error_allowance(planted.LYAPUNOV, 3.5)
+    assert f"an error at step 84 of at most {study.fmt(allowance)} standard deviations" in text
+    below = int(np.sum(runs.loc[runs["variant"] == "recipe", "nrmse_at84_test"] <= allowance))
+    assert f"({below} of 6 runs at or below)" in text
+    assert "its valid times are a median 1 of what its step-84 errors allow" in text
+    assert "**recipe on data seed 0 (the base of the rows below)**" in text  # the furthest: hidden-30 is shorter
+    assert "its lowest run 1.96, its highest 2.7 Lyapunov times (0 of 6 reach 3.5)" in text
+    val = runs.loc[runs["variant"] == "recipe", "vpt_steps_val"]
+    assert f"a median valid time of at most 250 steps (2.5 Lyapunov times); {int(np.sum(val >= 250))} of 6" in text
+
+
+def test_the_limits_need_a_generating_rnn_and_its_errors():
+    runs = _limits_runs()
+    assert findings.limits_question(planted.table(runs), runs.drop(columns="nrmse_at84_test"), planted.LYAPUNOV) == ""
+    assert findings.limits_question(planted.table(runs), runs, float("nan")) == ""
+
+
+def test_the_validation_ceiling_is_what_a_model_valid_throughout_scores():
+    from rnn.experiment import starts_in_validation
+
+    assert findings.validation_ceiling(20, 500) == 380.0  # the default segments: 2.25 Lyapunov times at 169
+    for spacing, validation in ((20, 500), (7, 60), (25, 1000), (10, 41)):
+        starts = starts_in_validation({"spacing": spacing}, 1500, validation)
+        assert starts[0] == 1500 and starts[-1] <= 1500 + validation // 2
+        assert findings.validation_ceiling(spacing, validation) == float(np.median(1500 + validation - starts))
