@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .findings import (CONTENDERS, QUESTIONS, RNN_MAX_HIDDEN, _attractor_verdict, _target_verdict,
-                       compare as ci_verdict)
-from .study import ablation_table, axes_by_base, by_validation, comparable, contenders, pooled
+from .findings import (CONTENDERS, ERROR, QUESTIONS, RNN_MAX_HIDDEN, TIME, _attractor_verdict, _lyapunov_times,
+                       _median, _runs_of, _target_verdict, compare_runs, run_values)
+from .study import ablation_table, axes_by_base, comparable, contenders, pooled
 
 
 @dataclass
@@ -38,16 +38,17 @@ def lyapunov_exponent(runs):
 
 
 STATES = {"same": "the same", "tie": "a tie (another choice the tables cannot tell apart)",
-          "fragile": "fragile (a verdict at its 95%-CI boundary moved across it)", "changed": "CHANGED"}
+          "fragile": "fragile (a verdict at the edge of its 95% interval moved across it)", "changed": "CHANGED"}
 DIVERGENCE = ("no run diverges", "some runs diverge", "every run diverges")  # in order: one step is sampling
 
 
 @dataclass
 class Verdict:
-    """A conclusion drawn from one table: a choice (``chosen`` (variant, optimizer), from the ablation-table
-    rows ``among``, by ``metric``) with, where the findings give one, its 95%-CI verdict against a base
-    (``ci``: rnn.findings.compare's words); or a CI verdict alone; or a class of ``DIVERGENCE``; or a fact
-    (a target reached, the attractor kept, a ranking). ``headline``: listed in the report."""
+    """A conclusion drawn from one table: a choice (``chosen`` (variant, optimizer) among the runs ``among``,
+    by ``metric``) with, where the findings give one, its word against a base (``ci``: "better", "worse" or
+    "indistinguishable", ``rnn.findings.compare_runs``: the bootstrap 95% interval of the difference of
+    medians); or such a word alone; or a class of ``DIVERGENCE``; or a fact (a target reached, the
+    attractor kept, a ranking). ``headline``: listed in the report."""
     text: str
     chosen: tuple = None
     among: object = None
@@ -56,52 +57,71 @@ class Verdict:
     headline: bool = True
 
 
+def _values(runs, variant, optimizer, metric, seeds=None):
+    """The runs' values the findings compare: valid times in Lyapunov times (a diverged run 0), else ``metric``."""
+    part = _runs_of(runs, variant, optimizer, seeds)
+    return _lyapunov_times(part) if metric == TIME else run_values(part, metric)
+
+
+def _word(reference, other, lower_is_better):
+    """``rnn.findings.compare_runs``' word for ``other`` against ``reference``."""
+    return compare_runs(reference, other, lower_is_better)[0]
+
+
 def conclusions(runs, floors=None, lyapunov=None):
     """{what: Verdict}: the verdicts the findings draw from ``runs``, by rnn.findings' own rules (its
     ``verdict``, ``around_question`` and ``generation_question``): per question and optimizer, the lowest
-    validation MSE and the longest valid prediction on validation, each against the baseline (95% CIs apart
-    or not); every ablation around a named variant against it; the contenders, their ranking by median test
-    valid steps, their targets and whether they stay on the attractor (with ``floors``); and per variant x
-    optimizer whether no, some or every run diverges."""
+    median validation MSE and the longest median valid time on validation, each against the baseline
+    (medians, the bootstrap interval of their difference); every ablation around a named variant against it;
+    the contenders, their ranking by median test valid steps, their targets and whether they stay on the
+    attractor (with ``floors``); and per variant x optimizer whether no, some or every run diverges."""
+    runs = runs if "base" in runs else runs.assign(base="baseline")  # a table from before named variants
     table = ablation_table(runs)
     every = pooled(table)
     lyapunov = lyapunov_exponent(runs) if lyapunov is None else lyapunov
     out = {}
 
-    def chose(what, row, among, metric, words=None):
-        out[what] = Verdict(f"{row['variant']}: {words}" if words else f"{row['variant']}, {row['optimizer']}",
-                            (row["variant"], row["optimizer"]), among, metric, words)
+    def chose(what, variant, optimizer, among, metric, word=None):
+        out[what] = Verdict(f"{variant}: {word}" if word else f"{variant}, {optimizer}", (variant, optimizer), among,
+                            metric, word)
 
-    top, _ = comparable(runs, "baseline")
+    _, seeds = comparable(runs, "baseline")
     for question, axes in QUESTIONS:
-        present = [a for a in axes if a in set(top["axis"])]
-        for opt in dict.fromkeys(top["optimizer"]):
-            base = top[(top["variant"] == "baseline") & (top["optimizer"] == opt)]
-            usable = top[top["axis"].isin(present) & (top["optimizer"] == opt) & (top["val_mse_n"] > 0)]
-            if base.empty or usable.empty:
+        for opt in dict.fromkeys(runs.loc[runs["base"] == "baseline", "optimizer"]):
+            ref = _runs_of(runs, "baseline", opt, seeds)
+            part = runs[runs["axis"].isin(axes) & (runs["optimizer"] == opt) & (runs["base"] == "baseline")]
+            part = part[part["data_seed"].isin(seeds)] if "data_seed" in part else part
+            if ref.empty or part.empty:
                 continue
-            base = base.iloc[0]
-            best = usable.sort_values("val_mse_mean", kind="stable").iloc[0]
-            chose(f"{question} ({opt}): lowest validation MSE", best, usable, "val_mse",
-                  ci_verdict(base, best, "val_mse"))
-            if "vpt_steps_val_mean" in usable:
-                longest = by_validation(usable).iloc[0]
-                chose(f"{question} ({opt}): longest valid prediction on validation, its test valid steps", longest,
-                      usable, "vpt_steps_val", ci_verdict(base, longest, "vpt_steps_test", lower_is_better=False))
+            medians = {v: _median(run_values(g, ERROR)) for v, g in part.groupby("variant", sort=False)}
+            medians = {v: m for v, m in medians.items() if np.isfinite(m)}
+            if medians:
+                low = min(medians, key=medians.get)
+                chose(f"{question} ({opt}): lowest median validation MSE", low, opt, part, ERROR,
+                      _word(run_values(ref, ERROR), _values(part, low, opt, ERROR), lower_is_better=True))
+            if "vpt_steps_val" in part:
+                val = {v: _median(run_values(g, "vpt_steps_val")) for v, g in part.groupby("variant", sort=False)}
+                val = {v: m for v, m in val.items() if np.isfinite(m)}
+                if val:
+                    longest = max(val, key=val.get)
+                    chose(f"{question} ({opt}): longest median valid time on validation, its test valid time",
+                          longest, opt, part, "vpt_steps_val",
+                          _word(_lyapunov_times(ref), _values(part, longest, opt, TIME), lower_is_better=False))
     for name in [b for b in axes_by_base(every) if b != "baseline"]:
-        part, _ = comparable(runs, name)
-        part = part[(part["variant"] == name) | (part["axis"] != "variant")]
-        for opt, rows in part.groupby("optimizer", sort=False):
-            ref = rows[rows["variant"] == name]
-            for _, row in rows[rows["variant"] != name].iterrows() if not ref.empty else ():
-                for metric, lower in (("vpt_steps_test", False), ("d_stsp", True)):
-                    if f"{metric}_mean" in row:
-                        words = ci_verdict(ref.iloc[0], row, metric, lower).replace("baseline", name)
-                        what = f"around {name}: {row['variant']} ({opt}), {metric}"
-                        out[what] = Verdict(words, ci=words, headline=False)
+        _, seeds = comparable(runs, name)
+        part = runs[runs["base"] == name]
+        for variant, opt in dict.fromkeys(zip(part["variant"], part["optimizer"])):
+            ref = _runs_of(runs, name, opt, seeds)
+            if variant == name or ref.empty:
+                continue
+            for metric, lower in ((TIME, False), ("d_stsp", True)):
+                if metric in part:
+                    word = _word(_values(runs, name, opt, metric, seeds), _values(runs, variant, opt, metric, seeds),
+                                 lower)
+                    out[f"around {name}: {variant} ({opt}), {metric}"] = Verdict(word, ci=word, headline=False)
     picks = contenders(table, runs, RNN_MAX_HIDDEN)
     for key, row in picks.items():
-        chose(f"contender: {CONTENDERS[key]}", row, every, "vpt_steps_val")
+        chose(f"contender: {CONTENDERS[key]}", row["variant"], row["optimizer"], runs, "vpt_steps_val")
         if key in ("rnn", "reservoir") and np.isfinite(lyapunov):
             words = _target_verdict(key, row, runs, lyapunov)  # "... **reached**." or "... **not reached**."
             out[f"target of the {CONTENDERS[key]}"] = Verdict(re.search(r"\*\*(.+?)\*\*\.$", words).group(1))
@@ -118,27 +138,28 @@ def conclusions(runs, floors=None, lyapunov=None):
     return out
 
 
-def _side(words):
-    """A CI verdict's side: +1 better and apart, -1 worse and apart, 0 overlapping, None not comparable."""
-    if words is None or words.startswith("not comparable"):
+def _side(word):
+    """A verdict's side: +1 better, -1 worse, 0 indistinguishable, None not comparable."""
+    if word is None or word == "not comparable":
         return None
-    return 0 if "overlap" in words else 1 if words.startswith("better") else -1
+    return 0 if word == "indistinguishable" else 1 if word == "better" else -1
 
 
-def _apart(published, rerun, table):
-    """Whether, in ``table`` (one of the two verdicts' ``among``), the published choice and the rerun's
-    have 95% CIs apart on the metric they were chosen by (rnn.findings.compare)."""
-    keyed = {(r["variant"], r["optimizer"]): r for _, r in table.iterrows()}
-    a, b = keyed.get(published.chosen), keyed.get(rerun.chosen)
-    return a is None or b is None or _side(ci_verdict(a, b, published.metric)) != 0
+def _apart(published, rerun, among):
+    """Whether, in ``among`` (the runs one of the two verdicts chose from), the published choice and the
+    rerun's differ beyond sampling on the metric they were chosen by: the bootstrap 95% interval of the
+    difference of their medians excludes zero (a choice missing there counts as apart)."""
+    a, b = (_values(among, *v.chosen, v.metric) for v in (published, rerun))
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    return not (len(a) and len(b)) or _side(_word(a, b, lower_is_better=True)) != 0
 
 
 def state(published, rerun):
     """How a conclusion moved: "same"; "tie" (another choice, but one of the two tables cannot tell the two
-    apart); "fragile" (a 95%-CI verdict moved between apart and overlapping, or the divergence count between
-    none or every run and some: the published verdict sat within sampling of its boundary); or "changed"
-    (a choice replaced by one both tables tell apart from it, a reversal from better to worse, a
-    fact that turned)."""
+    apart); "fragile" (a verdict moved between a difference and "indistinguishable", or the divergence
+    count between none or every run and some: the published verdict sat within sampling of its boundary);
+    or "changed" (a choice replaced by one both tables tell apart from it, a reversal from better to worse,
+    a fact that turned)."""
     if published.text == rerun.text:
         return "same"
     if published.chosen and rerun.chosen and published.chosen != rerun.chosen:

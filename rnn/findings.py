@@ -64,18 +64,6 @@ def compare_runs(reference, other, lower_is_better):
     return ("better" if (hi < 0) == lower_is_better else "worse"), d, lo, hi
 
 
-def compare(base, row, metric, lower_is_better=True):
-    """How an ablation-table row's mean compares with ``base``'s, in the words ``rnn.verify`` checks a rerun's
-    conclusions by: apart only when the two 95% CIs of the mean do not overlap."""
-    if not (np.isfinite(base[f"{metric}_mean"]) and np.isfinite(row[f"{metric}_mean"])):
-        return "not comparable"
-    (lo_b, hi_b), (lo_r, hi_r) = ((r[f"{metric}_mean"] - np.nan_to_num(r[f"{metric}_ci95"]),
-                                   r[f"{metric}_mean"] + np.nan_to_num(r[f"{metric}_ci95"])) for r in (base, row))
-    if hi_r < lo_b or lo_r > hi_b:
-        return ("better" if (hi_r < lo_b) == lower_is_better else "worse") + " than the baseline, 95% CIs apart"
-    return "95% CIs overlap the baseline's"
-
-
 def comparison(reference_name, reference, other, metric, lower_is_better):
     """A sentence fragment: 'worse than X (difference of medians +3.1, 95% interval 1.2 to 4.0)'."""
     word, d, lo, hi = compare_runs(reference, other, lower_is_better)
